@@ -1,0 +1,28 @@
+"""Test settings: the real settings (so DATABASE_URL / REDIS_URL apply) plus test-only keys."""
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+
+from voicebot_site.settings import *  # noqa: E402,F403
+from voicebot_site.settings import BASE_DIR, DATABASES  # noqa: E402
+
+# A file (not in-memory) SQLite test database, so a live Daphne process can share it.
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test-db.sqlite3")}
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Simulated providers fast enough for tests; a failing one for the error path.
+STREAMING_PROVIDERS["tts"]["simulated"]["OPTIONS"] = {  # noqa: F405
+    "first_byte_ms": 5, "realtime_factor": 20, "ms_per_char": 20,
+}
+STREAMING_PROVIDERS["tts"]["failing"] = {  # noqa: F405
+    "BACKEND": "streaming.simulated.SimulatedTTS",
+    "HIDDEN": True,
+    "OPTIONS": {"first_byte_ms": 5, "realtime_factor": 20, "fail_after_frames": 3},
+}
+
+# Static files come from the finders in tests; WhiteNoise serves collected files in production.
+MIDDLEWARE = [m for m in MIDDLEWARE if "whitenoise" not in m]  # noqa: F405

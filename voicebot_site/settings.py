@@ -1,0 +1,229 @@
+"""Settings, driven by environment variables with safe defaults.
+
+A fresh clone runs with none set: SQLite, the in-memory channel layer, the Piper voice,
+the offline responder and pocketsphinx. ``DATABASE_URL`` switches to PostgreSQL and
+``REDIS_URL`` to channels-redis (needed as soon as more than one server process runs).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_bool(name: str, default: bool = False) -> bool:
+    """Read a boolean environment variable ("1", "true", "yes", "on" are true)."""
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    """Read an integer environment variable, with a clear error when it is not one."""
+    value = os.environ.get(name, "")
+    if value.strip() == "":
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {value!r}") from exc
+
+
+def env_float(name: str, default: float) -> float:
+    """Read a float environment variable, with a clear error when it is not one."""
+    value = os.environ.get(name, "")
+    if value.strip() == "":
+        return default
+    try:
+        return float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}") from exc
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    """Read a comma-separated list."""
+    value = os.environ.get(name, "")
+    return [item.strip() for item in value.split(",") if item.strip()] or default
+
+
+DEBUG = env_bool("DEBUG")
+SECRET_KEY = os.environ.get("SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off (set DEBUG=1 for local development)."
+        )
+    SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "streaming",  # before daphne: its runserver subclass defaults to port 8001
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "tts",
+    "voicebot",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "voicebot_site.urls"
+ASGI_APPLICATION = "voicebot_site.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+if os.environ.get("DATABASE_URL"):
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(os.environ["DATABASE_URL"], conn_max_age=0)}
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("SQLITE_PATH", str(BASE_DIR / "db.sqlite3")),
+            "OPTIONS": {"timeout": 20},
+        }
+    }
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+if os.environ.get("REDIS_URL"):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+}
+
+# --- Streaming ---------------------------------------------------------------------------
+# Providers by role and alias: a dotted path to the adapter class and its options.
+# An adapter's SDK is imported only when the alias is first used.
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 30.0)
+
+STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
+    "tts": {
+        "piper": {
+            "BACKEND": "tts.providers.piper.PiperTTS",
+            "LABEL": "Piper (offline neural voice)",
+            "OPTIONS": {"max_workers": env_int("PIPER_WORKERS", 2)},
+        },
+        "simulated": {
+            "BACKEND": "streaming.simulated.SimulatedTTS",
+            "LABEL": "Simulated (tests and benchmarks)",
+            "HIDDEN": True,
+            "OPTIONS": {},
+        },
+    },
+    "llm": {
+        "offline": {
+            "BACKEND": "voicebot.providers.offline_llm.OfflineLLM",
+            "LABEL": "Offline responder (built-in, rule-based)",
+            "OPTIONS": {},
+        },
+        "openai": {
+            "BACKEND": "voicebot.providers.openai_llm.OpenAILLM",
+            "LABEL": "OpenAI-compatible chat model",
+            "OPTIONS": {
+                "model": OPENAI_MODEL,
+                "base_url": OPENAI_BASE_URL or None,
+                "api_key": OPENAI_API_KEY or None,
+                "timeout": OPENAI_TIMEOUT,
+            },
+        },
+        "simulated": {
+            "BACKEND": "streaming.simulated.SimulatedLLM",
+            "LABEL": "Simulated (tests and benchmarks)",
+            "HIDDEN": True,
+            "OPTIONS": {},
+        },
+    },
+    "stt": {
+        "pocketsphinx": {
+            "BACKEND": "voicebot.providers.pocketsphinx_stt.PocketsphinxSTT",
+            "LABEL": "PocketSphinx (offline)",
+            "OPTIONS": {},
+        },
+        "openai": {
+            "BACKEND": "voicebot.providers.openai_stt.OpenAISTT",
+            "LABEL": "OpenAI transcription",
+            "OPTIONS": {
+                "base_url": OPENAI_BASE_URL or None,
+                "api_key": OPENAI_API_KEY or None,
+                "timeout": OPENAI_TIMEOUT,
+            },
+        },
+    },
+}
+_openai_configured = bool(OPENAI_API_KEY or OPENAI_BASE_URL)
+STREAMING_DEFAULTS = {
+    "tts": os.environ.get("TTS_PROVIDER", "piper"),
+    "llm": os.environ.get("LLM_PROVIDER", "openai" if _openai_configured else "offline"),
+    "stt": os.environ.get("STT_PROVIDER", "openai" if OPENAI_API_KEY else "pocketsphinx"),
+}
+STREAMING = {
+    # Longest input text a stream accepts (characters).
+    "MAX_TEXT_CHARS": env_int("STREAMING_MAX_TEXT_CHARS", 5000),
+    # Segments waiting for TTS between the text producer and the synthesizer.
+    "QUEUE_SIZE": env_int("STREAMING_QUEUE_SIZE", 8),
+    # Largest binary audio frame sent to the client (milliseconds of audio).
+    "FRAME_MS": env_int("STREAMING_FRAME_MS", 100),
+    # Flow control: most audio kept ahead of a listener that sends `played` acks (ms).
+    "MAX_LEAD_MS": env_int("STREAMING_MAX_LEAD_MS", 2000),
+    # Minimum interval between `progress` events (ms).
+    "PROGRESS_INTERVAL_MS": env_int("STREAMING_PROGRESS_INTERVAL_MS", 100),
+}

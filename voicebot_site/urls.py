@@ -1,0 +1,10 @@
+"""HTTP URL routes."""
+from django.contrib import admin
+from django.urls import include, path
+from django.views.generic import TemplateView
+
+urlpatterns = [
+    path("", TemplateView.as_view(template_name="index.html"), name="index"),
+    path("tts/", include("tts.urls")),
+    path("admin/", admin.site.urls),
+]
