@@ -1,0 +1,404 @@
+"""The parallel streaming pipeline: text deltas in; segments, audio and progress out.
+
+Plain asyncio, no Django. A text producer task feeds the segmenter and puts segments on
+a bounded queue; a synthesizer task takes them in order, streams each through the TTS
+provider and emits the audio in frames while the producer is still reading text. Every
+step is stamped on a monotonic timeline, from which the metrics of DESIGN.md derive.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+
+from streaming.protocols import TTS
+from streaming.segmenter import Segmenter
+
+Event = dict | bytes
+Emit = Callable[[Event], Awaitable[None]]
+
+COMPLETED, CANCELLED, FAILED = "completed", "cancelled", "failed"
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Tunables of one stream (the consumer fills them from settings)."""
+
+    queue_size: int = 8
+    frame_ms: int = 100
+    max_lead_ms: float = 2000.0
+    progress_interval_ms: float = 100.0
+    first_min_words: int = 4
+
+
+@dataclass
+class SegmentTiming:
+    """One segment: its text, what TTS was asked to say, and its timeline (ms)."""
+
+    index: int
+    text: str
+    spoken: str
+    cut_ms: float
+    request_ms: float | None = None
+    first_byte_ms: float | None = None
+    end_ms: float | None = None
+    bytes: int = 0
+    audio_offset_ms: float = 0.0  # where this segment's audio starts in the stream
+
+    def audio_ms(self, sample_rate: int) -> float:
+        """Duration of the audio sent for this segment."""
+        return self.bytes / 2 / sample_rate * 1000
+
+
+@dataclass
+class StreamResult:
+    """Everything a finished stream leaves behind for the client and the database."""
+
+    status: str
+    metrics: dict
+    segments: list[SegmentTiming]
+    timeline: list[list]
+    input_text: str
+    error: str = ""
+    error_code: str = ""
+
+    @property
+    def spoken_text(self) -> str:
+        """The text of every segment that reached the TTS, in order."""
+        return " ".join(seg.text for seg in self.segments)
+
+    def heard_text(self, played_ms: float, sample_rate: int) -> str:
+        """The part of the output a listener heard after ``played_ms`` of playback.
+
+        Whole segments played to their end are kept; the segment playing at the cut keeps
+        the share of its words matching the share of its audio that was played.
+        """
+        heard: list[str] = []
+        for seg in self.segments:
+            duration = seg.audio_ms(sample_rate)
+            if duration <= 0 or played_ms <= seg.audio_offset_ms:
+                break
+            if played_ms >= seg.audio_offset_ms + duration:
+                heard.append(seg.text)
+                continue
+            words = seg.text.split()
+            share = (played_ms - seg.audio_offset_ms) / duration
+            kept = words[: round(len(words) * share)]
+            if kept:
+                heard.append(" ".join(kept))
+            break
+        return " ".join(heard)
+
+
+class Timeline:
+    """Events stamped in milliseconds since the stream's start, on a monotonic clock."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._start = clock()
+        self.events: list[list] = []
+
+    def now_ms(self) -> float:
+        """Milliseconds since the start."""
+        return (self._clock() - self._start) * 1000
+
+    def mark(self, name: str, index: int | None = None, **data: object) -> float:
+        """Stamp an event; returns its time."""
+        t = round(self.now_ms(), 3)
+        self.events.append([t, name, index, data] if data else [t, name, index])
+        return t
+
+    def first(self, name: str) -> float | None:
+        """Time of the first event with this name."""
+        return next((e[0] for e in self.events if e[1] == name), None)
+
+
+class TextInput:
+    """Text deltas pushed by a client (input streaming), read by the engine as they come."""
+
+    def __init__(self) -> None:
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.closed = False
+        self.chars = 0
+
+    def push(self, delta: str) -> None:
+        """Add a delta; the stream must still be open."""
+        if self.closed:
+            raise RuntimeError("input is closed")
+        self.chars += len(delta)
+        self._queue.put_nowait(delta)
+
+    def close(self) -> None:
+        """No more input: the engine flushes the segmenter."""
+        if not self.closed:
+            self.closed = True
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self
+
+    async def __anext__(self) -> str:
+        item = await self._queue.get()
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+
+async def text_once(text: str) -> AsyncIterator[str]:
+    """The whole input at once, as a one-delta stream."""
+    yield text
+
+
+class PcmFramer:
+    """Cuts provider chunks into whole-sample frames of at most ``frame_bytes``."""
+
+    def __init__(self, frame_bytes: int) -> None:
+        self.frame_bytes = max(2, frame_bytes - frame_bytes % 2)
+        self._carry = b""
+
+    def split(self, chunk: bytes) -> list[bytes]:
+        """Frames ready to send now; an odd trailing byte waits for the next chunk."""
+        data = self._carry + chunk if self._carry else chunk
+        usable = len(data) - len(data) % 2
+        self._carry = data[usable:]
+        step = self.frame_bytes
+        return [data[i : min(i + step, usable)] for i in range(0, usable, step)]
+
+    def reset(self) -> None:
+        """Drop a dangling half sample at the end of a segment."""
+        self._carry = b""
+
+
+def derive_metrics(timeline: Timeline, segments: list[SegmentTiming], *, sample_rate: int,
+                   bytes_sent: int, from_llm: bool) -> dict:
+    """The metrics of DESIGN.md, in milliseconds, from the timeline."""
+    first = next((s for s in segments if s.first_byte_ms is not None), None)
+    ttfa = timeline.first("first_audio")
+    text_first = timeline.first("text_first")
+    text_done = timeline.first("text_done")
+    metrics: dict[str, float | int | None] = {
+        "first_segment_ms": first.cut_ms if first else None,
+        "tts_ttfb_ms": _diff(first.first_byte_ms, first.request_ms) if first else None,
+        "ttfa_ms": ttfa,
+        "text_done_ms": text_done,
+        "overlap_ms": _diff(text_done, ttfa),
+        "total_ms": round(timeline.now_ms(), 3),
+        "audio_ms": round(bytes_sent / 2 / sample_rate * 1000, 3),
+        "segments": len(segments),
+        "bytes": bytes_sent,
+    }
+    if from_llm:
+        metrics["llm_ttft_ms"] = text_first
+    if ttfa is not None and first is not None and metrics["tts_ttfb_ms"] is not None:
+        metrics["overhead_ms"] = round(ttfa - first.cut_ms - metrics["tts_ttfb_ms"], 3)
+    else:
+        metrics["overhead_ms"] = None
+    return metrics
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else round(a - b, 3)
+
+
+@dataclass
+class _Progress:
+    text_chars: int = 0
+    text_done: bool = False
+    synth_chars: int = 0
+    last_ms: float = field(default=-1e9)
+
+
+class StreamEngine:
+    """One stream: producer and synthesizer tasks joined by a bounded queue.
+
+    ``run()`` returns a :class:`StreamResult` whatever happens; ``cancel()`` stops every
+    task at once; ``played()`` takes the listener's position for flow control.
+    """
+
+    def __init__(
+        self,
+        tts: TTS,
+        emit: Emit,
+        *,
+        voice: str | None = None,
+        config: EngineConfig | None = None,
+        speakable: Callable[[str], str] | None = None,
+        echo_type: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.tts = tts
+        self.voice = voice
+        self.config = config or EngineConfig()
+        self.sample_rate = int(tts.sample_rate)
+        self.timeline = Timeline(clock)
+        self.segments: list[SegmentTiming] = []
+        self.result: StreamResult | None = None
+        self._emit = emit
+        self._speakable = speakable
+        self._echo_type = echo_type
+        self._segmenter = Segmenter(first_min_words=self.config.first_min_words)
+        self._framer = PcmFramer(int(self.sample_rate * 2 * self.config.frame_ms / 1000))
+        self._progress = _Progress()
+        self._input: list[str] = []
+        self._bytes_sent = 0
+        self._tasks: list[asyncio.Task] = []
+        self._cancel_requested = False
+        self._played_ms: float | None = None
+        self._played_at = 0.0
+        self._played_changed = asyncio.Event()
+
+    @property
+    def audio_sent_ms(self) -> float:
+        """Milliseconds of audio sent so far."""
+        return self._bytes_sent / 2 / self.sample_rate * 1000
+
+    async def run(self, deltas: AsyncIterable[str]) -> StreamResult:
+        """Stream ``deltas`` through segmentation and TTS until done, cancelled or failed."""
+        if self._cancel_requested:  # cancelled before it started
+            return self._finish(CANCELLED, "", "")
+        queue: asyncio.Queue[SegmentTiming | None] = asyncio.Queue(self.config.queue_size)
+        self._tasks = [
+            asyncio.create_task(self._produce(deltas, queue), name="stream-producer"),
+            asyncio.create_task(self._synthesize(queue), name="stream-synthesizer"),
+        ]
+        status, error, code = COMPLETED, "", ""
+        try:
+            for next_done in asyncio.as_completed(self._tasks):
+                await next_done
+            await self._send_progress(final=True)
+        except asyncio.CancelledError:
+            status = CANCELLED
+            current = asyncio.current_task()
+            if not self._cancel_requested or (current and current.cancelling()):
+                self._finish(status, error, code)
+                await self._stop_tasks()
+                raise
+        except Exception as exc:  # a provider (or the input) failed: end as failed
+            status, error, code = FAILED, str(exc) or type(exc).__name__, "provider_error"
+        finally:
+            await self._stop_tasks()
+        return self._finish(status, error, code)
+
+    def cancel(self) -> None:
+        """Stop the stream now: every task is cancelled; ``run()`` returns ``cancelled``."""
+        self._cancel_requested = True
+        for task in self._tasks:
+            task.cancel()
+
+    def played(self, ms: float) -> None:
+        """The listener has played ``ms`` of this stream's audio (flow control)."""
+        if self._played_ms is None or ms >= self._played_ms:
+            self._played_ms = float(ms)
+            self._played_at = self.timeline.now_ms()
+            self._played_changed.set()
+
+    async def _stop_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _finish(self, status: str, error: str, code: str) -> StreamResult:
+        if self.result is None:
+            metrics = derive_metrics(
+                self.timeline, self.segments, sample_rate=self.sample_rate,
+                bytes_sent=self._bytes_sent, from_llm=self._echo_type == "llm",
+            )
+            self.result = StreamResult(
+                status=status, metrics=metrics, segments=self.segments,
+                timeline=self.timeline.events, input_text="".join(self._input),
+                error=error, error_code=code,
+            )
+        return self.result
+
+    async def _produce(self, deltas: AsyncIterable[str], queue: asyncio.Queue) -> None:
+        progress = self._progress
+        async for delta in deltas:
+            if not delta:
+                continue
+            if not self._input:
+                self.timeline.mark("text_first")
+            self._input.append(delta)
+            progress.text_chars += len(delta)
+            if self._echo_type:
+                await self._emit({"type": self._echo_type, "delta": delta})
+            for text in self._segmenter.feed(delta):
+                await self._enqueue(text, queue)
+        self.timeline.mark("text_done")
+        progress.text_done = True
+        for text in self._segmenter.flush():
+            await self._enqueue(text, queue)
+        await queue.put(None)
+
+    async def _enqueue(self, text: str, queue: asyncio.Queue) -> None:
+        spoken = self._speakable(text) if self._speakable else text
+        if not spoken.strip():
+            return
+        index = len(self.segments)
+        segment = SegmentTiming(index, text, spoken, self.timeline.mark("segment_cut", index))
+        self.segments.append(segment)
+        await queue.put(segment)
+
+    async def _synthesize(self, queue: asyncio.Queue) -> None:
+        while (segment := await queue.get()) is not None:
+            await self._emit({"type": "segment", "index": segment.index, "text": segment.text})
+            segment.audio_offset_ms = self.audio_sent_ms
+            segment.request_ms = self.timeline.mark("tts_request", segment.index)
+            async for chunk in self.tts.synthesize(segment.spoken, voice=self.voice):
+                if not chunk:
+                    continue
+                if segment.first_byte_ms is None:
+                    segment.first_byte_ms = self.timeline.mark("tts_first_byte", segment.index)
+                for frame in self._framer.split(chunk):
+                    await self._send_audio(segment, frame)
+            self._framer.reset()
+            segment.end_ms = self.timeline.mark("tts_end", segment.index)
+            self._progress.synth_chars += len(segment.text)
+            await self._send_progress()
+
+    async def _send_audio(self, segment: SegmentTiming, frame: bytes) -> None:
+        await self._pace()
+        if self._bytes_sent == 0:
+            self.timeline.mark("first_audio", segment.index)
+        await self._emit(frame)
+        self._bytes_sent += len(frame)
+        segment.bytes += len(frame)
+        self.timeline.mark("audio_sent", segment.index, bytes=len(frame))
+        await self._send_progress()
+
+    async def _pace(self) -> None:
+        """Keep at most ``max_lead_ms`` of audio ahead of a listener that reports playback.
+
+        Between reports the listener is assumed to play on in real time.
+        """
+        while self._played_ms is not None:
+            listener_ms = self._played_ms + (self.timeline.now_ms() - self._played_at)
+            ahead = self.audio_sent_ms - listener_ms - self.config.max_lead_ms
+            if ahead <= 0:
+                return
+            self._played_changed.clear()
+            try:
+                await asyncio.wait_for(self._played_changed.wait(), ahead / 1000)
+            except TimeoutError:
+                pass
+
+    async def _send_progress(self, *, final: bool = False) -> None:
+        progress = self._progress
+        now = self.timeline.now_ms()
+        if not final and now - progress.last_ms < self.config.progress_interval_ms:
+            return
+        progress.last_ms = now
+        share = progress.synth_chars / max(progress.text_chars, 1) * 100
+        await self._emit({
+            "type": "progress",
+            "text_chars": progress.text_chars,
+            "text_done": progress.text_done,
+            "synth_chars": progress.synth_chars,
+            "audio_ms": round(self.audio_sent_ms, 1),
+            "tts_percent": 100.0 if final else round(min(99.9, share), 1),
+        })
+
+
+def segment_rows(result: StreamResult, sample_rate: int) -> list[dict]:
+    """Per-segment dicts (for storage), with the audio duration added."""
+    return [asdict(s) | {"audio_ms": round(s.audio_ms(sample_rate), 3)} for s in result.segments]

@@ -1,0 +1,231 @@
+"""The parallel pipeline with simulated providers: order, causality, cancel, failure."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from streaming.engine import (
+    CANCELLED,
+    COMPLETED,
+    FAILED,
+    EngineConfig,
+    PcmFramer,
+    StreamEngine,
+    TextInput,
+    text_once,
+)
+from streaming.simulated import SimulatedLLM, SimulatedTTS
+
+REPLY = (
+    "Well, I think the answer is yes. It was first measured in 1998. "
+    "Dr. Smith wrote about it, e.g. in his second book. The rest is history."
+)
+
+
+class Recorder:
+    """Collects what the engine emits, in order, with markers from the input side."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, object]] = []
+
+    async def emit(self, event: dict | bytes) -> None:
+        if isinstance(event, bytes):
+            self.events.append(("audio", event))
+        else:
+            self.events.append((event["type"], event))
+
+    def mark(self, name: str) -> None:
+        self.events.append((name, None))
+
+    def index(self, name: str) -> int:
+        return next(i for i, (kind, _) in enumerate(self.events) if kind == name)
+
+    def kinds(self) -> list[str]:
+        return [kind for kind, _ in self.events]
+
+
+async def marked(deltas: AsyncIterator[str], recorder: Recorder) -> AsyncIterator[str]:
+    """Pass deltas through, recording when the input ended."""
+    async for delta in deltas:
+        yield delta
+    recorder.mark("input_end")
+
+
+def fast_tts(**options: object) -> SimulatedTTS:
+    return SimulatedTTS(**{"first_byte_ms": 5, "realtime_factor": 50, "ms_per_char": 20,
+                           **options})
+
+
+async def test_audio_flows_before_the_text_ends() -> None:
+    recorder = Recorder()
+    llm = SimulatedLLM(first_token_ms=10, tokens_per_s=200, reply=REPLY)
+    engine = StreamEngine(fast_tts(), recorder.emit, echo_type="llm")
+
+    result = await engine.run(marked(llm.stream([]), recorder))
+
+    assert result.status == COMPLETED
+    assert recorder.index("audio") < recorder.index("input_end")
+    assert result.metrics["overlap_ms"] > 0
+    assert result.metrics["ttfa_ms"] < result.metrics["text_done_ms"]
+    assert result.input_text == REPLY
+    assert "".join(e["delta"] for kind, e in recorder.events if kind == "llm") == REPLY
+
+
+async def test_segments_and_audio_keep_their_order() -> None:
+    recorder = Recorder()
+    engine = StreamEngine(fast_tts(), recorder.emit)
+
+    result = await engine.run(text_once(REPLY))
+
+    kinds = recorder.kinds()
+    segment_positions = [i for i, k in enumerate(kinds) if k == "segment"]
+    indices = [recorder.events[i][1]["index"] for i in segment_positions]
+    assert indices == list(range(len(result.segments))) and len(indices) >= 3
+    for position in segment_positions:  # every segment's audio follows its announcement
+        assert kinds[position + 1] == "audio"
+    assert kinds[0] == "segment" and kinds[-1] == "progress"
+    audio = b"".join(e for k, e in recorder.events if k == "audio")
+    assert len(audio) == result.metrics["bytes"] == sum(s.bytes for s in result.segments)
+    offsets = [s.audio_offset_ms for s in result.segments]
+    assert offsets == sorted(offsets) and offsets[0] == 0
+
+
+async def test_first_segment_is_cut_early_and_metrics_add_up() -> None:
+    recorder = Recorder()
+    engine = StreamEngine(fast_tts(), recorder.emit)
+
+    result = await engine.run(text_once(REPLY))
+
+    m = result.metrics
+    first = result.segments[0]
+    assert first.text == "Well, I think the answer is yes."
+    assert m["tts_ttfb_ms"] == pytest.approx(first.first_byte_ms - first.request_ms, abs=0.01)
+    assert m["overhead_ms"] == pytest.approx(
+        m["ttfa_ms"] - m["first_segment_ms"] - m["tts_ttfb_ms"], abs=0.01)
+    assert m["segments"] == len(result.segments)
+    assert m["audio_ms"] == pytest.approx(m["bytes"] / 2 / 24000 * 1000, abs=0.01)
+    assert "llm_ttft_ms" not in m
+
+
+async def test_char_by_char_input_gives_the_same_segments_as_whole_text() -> None:
+    whole = await StreamEngine(fast_tts(), Recorder().emit).run(text_once(REPLY))
+    text_input = TextInput()
+    for char in REPLY:
+        text_input.push(char)
+    text_input.close()
+
+    streamed = await StreamEngine(fast_tts(), Recorder().emit).run(text_input)
+
+    assert [s.text for s in streamed.segments] == [s.text for s in whole.segments]
+
+
+async def test_cancel_stops_every_task() -> None:
+    recorder = Recorder()
+    text_input = TextInput()  # never closed: the producer would wait forever
+    text_input.push(REPLY)
+    engine = StreamEngine(SimulatedTTS(first_byte_ms=1, realtime_factor=1), recorder.emit)
+    before = asyncio.all_tasks()
+    run = asyncio.create_task(engine.run(text_input))
+    while "audio" not in recorder.kinds():
+        await asyncio.sleep(0.005)
+
+    engine.cancel()
+    result = await run
+
+    assert result.status == CANCELLED
+    assert asyncio.all_tasks() == before
+    assert all(task.done() for task in engine._tasks)
+    frames = recorder.kinds().count("audio")
+    await asyncio.sleep(0.05)
+    assert recorder.kinds().count("audio") == frames  # nothing is sent after the cancel
+
+
+async def test_cancel_before_start_runs_nothing() -> None:
+    recorder = Recorder()
+    engine = StreamEngine(fast_tts(), recorder.emit)
+    engine.cancel()
+
+    result = await engine.run(text_once(REPLY))
+
+    assert result.status == CANCELLED and recorder.events == []
+
+
+async def test_cancelling_the_runner_task_cleans_up_and_propagates() -> None:
+    engine = StreamEngine(SimulatedTTS(first_byte_ms=1, realtime_factor=1), Recorder().emit)
+    before = asyncio.all_tasks()
+    run = asyncio.create_task(engine.run(text_once(REPLY)))
+    await asyncio.sleep(0.05)
+
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+    assert engine.result is not None and engine.result.status == CANCELLED
+    assert asyncio.all_tasks() == before
+
+
+async def test_tts_failure_ends_the_stream_as_failed() -> None:
+    recorder = Recorder()
+    engine = StreamEngine(fast_tts(fail_after_frames=2), recorder.emit)
+    before = asyncio.all_tasks()
+
+    result = await engine.run(text_once(REPLY))
+
+    assert result.status == FAILED
+    assert result.error_code == "provider_error" and "simulated TTS failure" in result.error
+    assert recorder.kinds().count("audio") == 2
+    assert asyncio.all_tasks() == before
+
+
+async def test_llm_failure_mid_stream_ends_the_stream_as_failed() -> None:
+    recorder = Recorder()
+    llm = SimulatedLLM(first_token_ms=1, tokens_per_s=500, reply=REPLY, fail_after_tokens=12)
+    engine = StreamEngine(fast_tts(), recorder.emit, echo_type="llm")
+
+    result = await engine.run(llm.stream([]))
+
+    assert result.status == FAILED and "simulated LLM failure" in result.error
+    assert recorder.kinds().count("llm") == 12
+
+
+async def test_flow_control_keeps_the_lead_over_the_listener() -> None:
+    recorder = Recorder()
+    config = EngineConfig(frame_ms=100, max_lead_ms=300)
+    tts = SimulatedTTS(first_byte_ms=1, realtime_factor=1000, ms_per_char=50)
+    engine = StreamEngine(tts, recorder.emit, config=config, clock=lambda: 0.0)
+    engine.played(0)  # a listener that has heard nothing yet (the frozen clock stops time)
+    run = asyncio.create_task(engine.run(text_once("One two three four five six. " * 4)))
+    await asyncio.sleep(0.3)
+
+    assert not run.done()
+    assert engine.audio_sent_ms <= 300 + 100
+
+    engine.played(10_000)
+    result = await run
+    assert result.status == COMPLETED and engine.audio_sent_ms > 1000
+
+
+async def test_heard_text_cuts_at_the_played_position() -> None:
+    engine = StreamEngine(fast_tts(), Recorder().emit)
+    result = await engine.run(text_once(REPLY))
+    first, second = result.segments[0], result.segments[1]
+    rate = 24000
+
+    assert result.heard_text(0, rate) == ""
+    assert result.heard_text(first.audio_ms(rate), rate) == first.text
+    halfway = second.audio_offset_ms + second.audio_ms(rate) / 2
+    heard = result.heard_text(halfway, rate)
+    assert heard.startswith(first.text) and len(first.text) < len(heard)
+    assert len(heard) < len(first.text) + 1 + len(second.text)
+    assert result.heard_text(1e9, rate) == result.spoken_text
+
+
+def test_framer_keeps_whole_samples_across_odd_chunks() -> None:
+    framer = PcmFramer(frame_bytes=4)
+    frames = framer.split(b"\x01\x02\x03") + framer.split(b"\x04\x05\x06\x07\x08\x09")
+    assert frames == [b"\x01\x02", b"\x03\x04\x05\x06", b"\x07\x08"]
+    assert all(len(f) % 2 == 0 for f in frames)
+    framer.reset()
+    assert framer.split(b"\x0a\x0b") == [b"\x0a\x0b"]
