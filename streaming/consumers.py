@@ -1,0 +1,313 @@
+"""``StreamingConsumer``: the WebSocket side of a stream, shared by every endpoint.
+
+A mixin for ``AsyncWebsocketConsumer`` (put it first in the bases). It owns the session
+start and end, the stream task, cancel on ``cancel`` and on disconnect, JSON and binary
+sending, dispatch of client messages by ``type`` to ``on_<type>`` methods, and validation
+with clear ``error`` events. Endpoints add their own ``on_<type>`` handlers.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterable, Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from streaming import services
+from streaming.engine import (
+    FAILED,
+    EngineConfig,
+    Event,
+    StreamEngine,
+    StreamResult,
+    TextInput,
+)
+from streaming.protocols import TTS
+from streaming.providers import UnknownProvider, default_alias, get_provider
+from streaming.speakable import to_speakable
+
+logger = logging.getLogger(__name__)
+
+MESSAGE_TYPE = re.compile(r"[a-z][a-z_]{0,31}")
+NUMBER = (int, float)
+KEEP_SESSION_IDS = 32
+
+
+class ProtocolError(Exception):
+    """A client message the server refuses; becomes an ``error`` event."""
+
+    def __init__(self, code: str, message: str, *, fatal: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.fatal = fatal
+
+
+@dataclass
+class ActiveStream:
+    """The stream running on a connection."""
+
+    session_id: uuid.UUID
+    engine: StreamEngine
+    tts_alias: str
+    voice: str | None
+    input: TextInput | None = None
+    task: asyncio.Task | None = None
+    created: asyncio.Task | None = None
+    end_reason: str = ""
+    played_ms: float | None = None
+    session_fields: dict = field(default_factory=dict)
+
+
+def engine_config() -> EngineConfig:
+    """Engine tunables from ``settings.STREAMING``."""
+    conf = settings.STREAMING
+    return EngineConfig(
+        queue_size=conf["QUEUE_SIZE"],
+        frame_ms=conf["FRAME_MS"],
+        max_lead_ms=conf["MAX_LEAD_MS"],
+        progress_interval_ms=conf["PROGRESS_INTERVAL_MS"],
+    )
+
+
+def get_field(msg: dict, name: str, kind: type | tuple, *, required: bool = True) -> object:
+    """``msg[name]`` checked against ``kind``; ``None`` when optional and absent."""
+    value = msg.get(name)
+    if value is None:
+        if required:
+            raise ProtocolError("missing_field", f"{msg['type']!r} needs the field {name!r}")
+        return None
+    if not isinstance(value, kind) or (kind is NUMBER and isinstance(value, bool)):
+        wanted = "a number" if kind is NUMBER else f"a {getattr(kind, '__name__', kind)}"
+        raise ProtocolError("bad_field", f"{name!r} must be {wanted}")
+    if kind is NUMBER and value < 0:
+        raise ProtocolError("bad_field", f"{name!r} must not be negative")
+    return value
+
+
+class StreamingConsumer:
+    """Mixin: one stream at a time per connection, run in its own task."""
+
+    kind = ""
+    stream: ActiveStream | None = None
+
+    # --- connection -----------------------------------------------------------------------
+    async def connect(self) -> None:
+        """Accept the socket."""
+        self.stream = None
+        self.closed = False
+        self.session_ids: list[uuid.UUID] = []
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        """The client is gone: stop the stream (its record is still saved)."""
+        self.closed = True
+        await self.stop_stream("disconnected")
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Decode, validate and dispatch one client frame; errors become ``error`` events."""
+        try:
+            if bytes_data is not None:
+                await self.receive_audio(bytes_data)
+            else:
+                msg = self.decode(text_data or "")
+                await getattr(self, f"on_{msg['type']}")(msg)
+        except ProtocolError as err:
+            await self.send_error(err.code, str(err), fatal=err.fatal)
+            if err.fatal:
+                await self.close(code=4400)
+
+    def decode(self, text: str) -> dict:
+        """Parse a JSON text frame into a message with a known ``type``."""
+        try:
+            msg = json.loads(text)
+        except ValueError:
+            raise ProtocolError("bad_json", "the message is not valid JSON") from None
+        if not isinstance(msg, dict):
+            raise ProtocolError("bad_message", "a message must be a JSON object")
+        kind = msg.get("type")
+        if not isinstance(kind, str) or not kind:
+            raise ProtocolError("missing_field", 'a message needs a "type"')
+        if not MESSAGE_TYPE.fullmatch(kind) or not hasattr(self, f"on_{kind}"):
+            known = ", ".join(self.message_types())
+            raise ProtocolError("unknown_type", f"unknown message type {kind!r} (known: {known})")
+        return msg
+
+    @classmethod
+    def message_types(cls) -> list[str]:
+        """The client message types this endpoint handles."""
+        return sorted(name[3:] for name in dir(cls) if name.startswith("on_"))
+
+    async def receive_audio(self, data: bytes) -> None:
+        """Binary frames are refused unless an endpoint expects them."""
+        raise ProtocolError("unexpected_binary", "this endpoint expects no binary frames now")
+
+    # --- sending --------------------------------------------------------------------------
+    async def send_event(self, event: dict, session_id: uuid.UUID | None = None) -> None:
+        """Send a JSON event, tagged with its stream's session id."""
+        if self.closed:
+            return
+        if session_id is not None:
+            event["session_id"] = str(session_id)
+        await self.send(text_data=json.dumps(event))
+
+    async def send_error(self, code: str, message: str, *, fatal: bool = False,
+                         session_id: uuid.UUID | None = None) -> None:
+        """Send an ``error`` event."""
+        event = {"type": "error", "code": code, "message": message, "fatal": fatal}
+        await self.send_event(event, session_id)
+
+    def emitter(self, session_id: uuid.UUID) -> Callable[[Event], object]:
+        """The engine's output for one stream: JSON events and binary audio frames."""
+
+        async def emit(event: Event) -> None:
+            if self.closed:
+                return
+            if isinstance(event, bytes):
+                await self.send(bytes_data=event)
+            else:
+                await self.send_event(event, session_id)
+
+        return emit
+
+    # --- streams --------------------------------------------------------------------------
+    def resolve_tts(self, alias: str | None, voice: str | None) -> tuple[TTS, str, str | None]:
+        """The TTS adapter, its alias and the voice for a request; refuses unknown ones."""
+        alias = alias or default_alias("tts")
+        try:
+            tts = get_provider("tts", alias)
+        except UnknownProvider as exc:
+            raise ProtocolError("unknown_provider", str(exc)) from None
+        except ImproperlyConfigured as exc:
+            raise ProtocolError("provider_unavailable", str(exc)) from None
+        voices = list(getattr(tts, "voices", None) or [])
+        if voice and voices and voice not in voices:
+            raise ProtocolError("unknown_voice",
+                                f"{alias} has no voice {voice!r} (voices: {', '.join(voices)})")
+        return tts, alias, voice or (voices[0] if voices else None)
+
+    def check_text_length(self, chars: int) -> None:
+        """Refuse input text over ``STREAMING['MAX_TEXT_CHARS']``."""
+        limit = settings.STREAMING["MAX_TEXT_CHARS"]
+        if chars > limit:
+            raise ProtocolError("text_too_long", f"the text is {chars} characters; "
+                                                 f"the limit is {limit}")
+
+    async def start_stream(self, deltas: AsyncIterable[str], *, tts_alias: str | None,
+                           voice: str | None, text_input: TextInput | None = None,
+                           echo_type: str | None = None,
+                           session_fields: dict | None = None,
+                           announce: dict | None = None) -> ActiveStream:
+        """Stop any running stream, announce a new session and run it in its own task."""
+        tts, alias, voice = self.resolve_tts(tts_alias, voice)
+        await self.stop_stream("superseded")
+        session_id = uuid.uuid4()
+        engine = StreamEngine(tts, self.emitter(session_id), voice=voice,
+                              config=engine_config(), speakable=to_speakable,
+                              echo_type=echo_type)
+        stream = ActiveStream(session_id, engine, alias, voice, text_input,
+                              session_fields=session_fields or {})
+        self.stream = stream
+        self.session_ids = [*self.session_ids[-KEEP_SESSION_IDS + 1:], session_id]
+        await self.send_event({
+            "type": "session", "sample_rate": engine.sample_rate, "format": "pcm_s16le",
+            "channels": 1, "tts": alias, "voice": voice, **(announce or {}),
+        }, session_id)
+        stream.created = asyncio.create_task(services.create_session(
+            session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
+            sample_rate=engine.sample_rate, **stream.session_fields,
+        ))
+        stream.task = asyncio.create_task(self.run_stream(stream, deltas),
+                                          name=f"stream-{session_id}")
+        return stream
+
+    async def run_stream(self, stream: ActiveStream, deltas: AsyncIterable[str]) -> None:
+        """Run the engine, then send the metrics, save the record and send ``done``."""
+        sid = stream.session_id
+        try:
+            result = await stream.engine.run(deltas)
+        except asyncio.CancelledError:  # the consumer itself is going away: still save
+            if stream.engine.result is not None:
+                await asyncio.shield(self.save_stream(stream, stream.engine.result))
+            raise
+        try:
+            if result.status == FAILED:
+                await self.send_error(result.error_code, result.error, session_id=sid)
+            await self.send_event({"type": "metrics", **result.metrics}, sid)
+            await self.save_stream(stream, result)
+            await self.send_event({"type": "done", "status": result.status}, sid)
+            await self.stream_finished(stream, result)
+        finally:
+            if self.stream is stream:
+                self.stream = None
+
+    async def save_stream(self, stream: ActiveStream, result: StreamResult) -> None:
+        """Store the stream's outcome; a database failure is logged, never raised."""
+        if stream.created is not None:
+            try:
+                await stream.created
+            except Exception:
+                logger.exception("could not insert session %s at its start", stream.session_id)
+        extra = {"played_ms": stream.played_ms} if stream.played_ms is not None else {}
+        try:
+            await services.finish_session(
+                stream.session_id, result, sample_rate=stream.engine.sample_rate,
+                end_reason=stream.end_reason, extra=extra | self.session_extra(stream, result),
+            )
+        except Exception:
+            logger.exception("could not save session %s", stream.session_id)
+
+    def session_extra(self, stream: ActiveStream, result: StreamResult) -> dict:
+        """More fields an endpoint stores on its finished sessions."""
+        return {}
+
+    async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
+        """Hook: a stream has ended and its record is saved."""
+
+    async def stop_stream(self, reason: str, *, played_ms: float | None = None
+                          ) -> StreamResult | None:
+        """Cancel the running stream (every task of it) and wait until it is saved."""
+        stream = self.stream
+        if stream is None or stream.task is None:
+            return None
+        if played_ms is not None:
+            stream.played_ms = played_ms
+        if stream.engine.result is None:
+            stream.end_reason = reason
+        stream.engine.cancel()
+        await asyncio.shield(stream.task)
+        return stream.engine.result
+
+    # --- messages common to every endpoint ------------------------------------------------
+    async def on_cancel(self, msg: dict) -> None:
+        """Stop now; ``played_ms`` says how much audio the listener heard."""
+        played_ms = get_field(msg, "played_ms", NUMBER, required=False)
+        await self.stop_stream("client", played_ms=played_ms)
+
+    async def on_played(self, msg: dict) -> None:
+        """The listener's playback position (flow control and barge-in truncation)."""
+        ms = get_field(msg, "ms", NUMBER)
+        if self.stream is not None:
+            self.stream.played_ms = float(ms)
+            self.stream.engine.played(ms)
+
+    async def on_client_metrics(self, msg: dict) -> None:
+        """What the browser measured; stored on the session it names (or the last one)."""
+        raw_id = get_field(msg, "session_id", str, required=False)
+        if not self.session_ids:
+            raise ProtocolError("no_session", "no stream has run on this connection")
+        try:
+            session_id = uuid.UUID(raw_id) if raw_id else self.session_ids[-1]
+        except ValueError:
+            raise ProtocolError("bad_field", "'session_id' is not a session id") from None
+        if session_id not in self.session_ids:
+            raise ProtocolError("unknown_session", "that session did not run on this connection")
+        try:
+            services.clean_client_metrics(msg)
+        except ValueError as exc:
+            raise ProtocolError("bad_field", str(exc)) from None
+        await services.record_client_metrics(session_id, msg)

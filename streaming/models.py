@@ -1,0 +1,89 @@
+"""Session and segment records: one per stream, saved whatever its outcome."""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+
+
+class StreamSession(models.Model):
+    """One stream: providers, text, outcome, latency metrics and timeline."""
+
+    class Kind(models.TextChoices):
+        TTS = "tts", "TTS"
+        VOICEBOT = "voicebot", "Voicebot"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        COMPLETED = "completed", "Completed"
+        CANCELLED = "cancelled", "Cancelled"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
+    status = models.CharField(max_length=16, choices=Status.choices,
+                              default=Status.RUNNING, db_index=True)
+    end_reason = models.CharField(max_length=32, blank=True,
+                                  help_text="Why a stream ended early (client, disconnected, ...).")
+    tts_provider = models.CharField(max_length=32, db_index=True)
+    voice = models.CharField(max_length=100, blank=True)
+    llm_provider = models.CharField(max_length=32, blank=True)
+    stt_provider = models.CharField(max_length=32, blank=True)
+    sample_rate = models.PositiveIntegerField(null=True, blank=True)
+    input_text = models.TextField(blank=True)
+    output_text = models.TextField(blank=True, help_text="Text sent to speech, in order.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    stt_ms = models.FloatField(null=True, blank=True)
+    llm_ttft_ms = models.FloatField(null=True, blank=True)
+    first_segment_ms = models.FloatField(null=True, blank=True)
+    tts_ttfb_ms = models.FloatField(null=True, blank=True)
+    ttfa_ms = models.FloatField(null=True, blank=True, db_index=True)
+    overhead_ms = models.FloatField(null=True, blank=True)
+    text_done_ms = models.FloatField(null=True, blank=True)
+    overlap_ms = models.FloatField(null=True, blank=True)
+    total_ms = models.FloatField(null=True, blank=True)
+    audio_ms = models.FloatField(null=True, blank=True)
+    segment_count = models.PositiveIntegerField(default=0)
+    bytes_sent = models.PositiveBigIntegerField(default=0)
+    playback_start_ms = models.FloatField(null=True, blank=True)
+    underruns = models.PositiveIntegerField(null=True, blank=True)
+    played_ms = models.FloatField(null=True, blank=True)
+    client_metrics = models.JSONField(default=dict, blank=True)
+    timeline = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "session"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.id} ({self.status})"
+
+
+class SegmentRecord(models.Model):
+    """One segment of a session, with its TTS timings (ms from the stream's start)."""
+
+    session = models.ForeignKey(StreamSession, on_delete=models.CASCADE,
+                                related_name="segment_records")
+    index = models.PositiveIntegerField()
+    text = models.TextField()
+    spoken = models.TextField(blank=True, help_text="The speakable text sent to TTS.")
+    cut_ms = models.FloatField()
+    request_ms = models.FloatField(null=True, blank=True)
+    first_byte_ms = models.FloatField(null=True, blank=True)
+    end_ms = models.FloatField(null=True, blank=True)
+    audio_offset_ms = models.FloatField(default=0)
+    audio_ms = models.FloatField(default=0)
+    bytes = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "index"], name="unique_segment_index"),
+        ]
+        verbose_name = "segment"
+
+    def __str__(self) -> str:
+        return f"#{self.index} {self.text[:40]}"

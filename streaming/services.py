@@ -1,0 +1,82 @@
+"""Persistence of stream sessions: every stream leaves a record, whatever its outcome."""
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Mapping
+
+from channels.db import database_sync_to_async
+from django.db import transaction
+from django.utils import timezone
+
+from streaming.engine import StreamResult, segment_rows
+from streaming.models import SegmentRecord, StreamSession
+
+logger = logging.getLogger(__name__)
+
+METRIC_FIELDS = (
+    "stt_ms", "llm_ttft_ms", "first_segment_ms", "tts_ttfb_ms", "ttfa_ms", "overhead_ms",
+    "text_done_ms", "overlap_ms", "total_ms", "audio_ms",
+)
+MAX_CLIENT_KEYS = 20
+CLIENT_FIELDS = {"playback_start_ms": float, "underruns": int, "played_ms": float}
+
+
+@database_sync_to_async
+def create_session(session_id: uuid.UUID, **fields: object) -> None:
+    """Insert the record of a stream that has just started (status ``running``)."""
+    StreamSession.objects.create(id=session_id, **fields)
+
+
+@database_sync_to_async
+def finish_session(session_id: uuid.UUID, result: StreamResult, *, sample_rate: int,
+                   end_reason: str = "", extra: Mapping[str, object] | None = None) -> None:
+    """Store a finished stream's outcome, metrics, timeline and segments."""
+    metrics = result.metrics
+    fields: dict[str, object] = {name: metrics.get(name) for name in METRIC_FIELDS}
+    fields.update(
+        status=result.status,
+        end_reason=end_reason,
+        input_text=result.input_text,
+        output_text=result.spoken_text,
+        error=result.error,
+        segment_count=metrics.get("segments", 0),
+        bytes_sent=metrics.get("bytes", 0),
+        timeline=result.timeline,
+        ended_at=timezone.now(),
+        **(extra or {}),
+    )
+    with transaction.atomic():
+        updated = StreamSession.objects.filter(id=session_id).update(**fields)
+        if not updated:  # the start insert failed or lost a race: keep the outcome anyway
+            logger.warning("session %s had no start record; creating it now", session_id)
+            StreamSession.objects.create(id=session_id, **fields)
+        SegmentRecord.objects.bulk_create(
+            SegmentRecord(session_id=session_id, **row)
+            for row in segment_rows(result, sample_rate)
+        )
+
+
+def clean_client_metrics(data: Mapping[str, object]) -> dict[str, object]:
+    """The numeric client metrics we keep; raises ``ValueError`` on a bad value."""
+    clean: dict[str, object] = {}
+    for name, kind in CLIENT_FIELDS.items():
+        value = data.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ValueError(f"{name} must be a non-negative number")
+        clean[name] = kind(value)
+    return clean
+
+
+@database_sync_to_async
+def record_client_metrics(session_id: uuid.UUID, data: Mapping[str, object]) -> None:
+    """Store what the browser measured (first sound, underruns) on the session."""
+    clean = clean_client_metrics(data)
+    extra = {
+        key: value for key, value in list(data.items())[:MAX_CLIENT_KEYS]
+        if key not in ("type", "session_id") and len(key) <= 40
+        and isinstance(value, int | float | bool | str) and len(str(value)) <= 200
+    }
+    StreamSession.objects.filter(id=session_id).update(client_metrics=extra, **clean)
