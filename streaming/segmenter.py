@@ -1,0 +1,333 @@
+"""Incremental text segmenter: cuts streamed LLM text into speakable segments for TTS.
+
+This module owns *where* streamed text is cut (pure Python, stdlib only, no Django).
+A boundary is decided only once enough lookahead has arrived, and every decision is a
+pure function of the text since the previous cut, so any split of the input into
+deltas yields exactly the same segments as feeding it whole.
+
+Rules (see also tests/test_segmenter.py):
+
+* The first segment is cut early, at the first clause boundary (``, ; :``, spaced
+  ``-``/``–`` or ``—``) once it holds ``first_min_words`` words, or at any sentence end.
+* Later segments are sentences; a pending segment shorter than ``min_chars`` is merged
+  with the next one unless that would exceed ``max_chars``. A unit reaching
+  ``max_chars`` is force-cut at its last clause boundary (if at least ``min_chars`` in),
+  else at its last whitespace; a single token longer than that is never split.
+* ``. ! ? … ...`` (plus closing quotes/brackets/markdown emphasis) end a sentence only
+  when followed by whitespace and then a non-lowercase character. A ``.`` is not a
+  sentence end after an abbreviation (case-insensitive, *including* ``etc.``, ``Inc.``
+  and ``U.S.`` even before a capital: we prefer not cutting), a single capital initial,
+  a dotted acronym (``e.g``, ``a.m``), ``No./Fig./Vol./p.`` before a digit, or a list
+  number (``1.``-``999.``) opening the unit or following a colon ("Steps: 1. Mix").
+  Other numbers (years, prices, ``42.``) do end sentences; ``3.14``, ``10:30`` and
+  ``1,000`` never contain a boundary (no whitespace after the mark).
+* An ellipsis followed by the pronoun ``I`` ("Well... I think so") does not end one.
+* Missing space ("end.Next"): a cut when the left token is a plain lowercase word of
+  2+ letters (not an abbreviation, not ``www``) and the right token is a capitalised
+  word with nothing word-like after it that is not a common TLD/file extension
+  ("example.Com" is not cut).
+* A blank line is always a boundary; so is a single newline before a list item,
+  bullet, heading or quote line, or after a heading. Such boundaries are never merged
+  across. Markdown is kept verbatim.
+
+Segments are stripped and never empty; no character is lost or duplicated. Joining
+them with spaces reproduces the whitespace-normalised input, except that a cut made
+without whitespace ("end.|Next", "word—|word") gains a space there.
+"""
+from __future__ import annotations
+
+import re
+
+_CANDIDATE_RE = re.compile(r"[.!?\u2026,;:\n\-\u2013\u2014]")
+_RUN_RE = re.compile(r"[.!?\u2026]+")
+_NONSPACE_RE = re.compile(r"\S")
+_SPACE_RE = re.compile(r"\s")
+_LAST_SPACE_RE = re.compile(r".*\s", re.DOTALL)
+_ALNUM_RE = re.compile(r"[^\W_]")
+_WORD_RE = re.compile(r"\S*[^\W_]\S*")
+_LOWER_WORD_RE = re.compile(r"[a-z]{2,}")
+_RIGHT_WORD_RE = re.compile(r"([A-Z][a-z]*)(?:['\u2019][a-z]+)?[^\w/@]*")
+_INITIALS_RE = re.compile(r"[A-Z]|(?:[A-Za-z]\.)+[A-Za-z]")
+_LIST_NUMBER_RE = re.compile(r"\d{1,3}")
+_HEADING_RE = re.compile(r"#{1,6}\s")
+_MARKER_RE = re.compile(r"(?:[-*+\u2022>]|\d{1,3}[.)]|#{1,6})[ \t]")
+_MARKER_PARTIAL_RE = re.compile(r"[-*+\u2022>]|\d{1,3}[.)]?|#{1,6}")
+
+_CLOSERS = "\"'\u201d\u2019\u00bb)]}*_`"
+_OPENERS = "\"'\u201c\u2018\u00ab([{*_`"
+_ABBREVIATIONS = frozenset({
+    "mr", "mrs", "ms", "mx", "dr", "prof", "rev", "hon", "gen", "col", "capt", "lt",
+    "sgt", "gov", "sen", "rep", "st", "mt", "jr", "sr", "vs", "etc", "inc", "ltd", "co",
+    "corp", "approx", "cf", "al", "dept", "ph.d",
+})
+_NUMBER_ABBREVIATIONS = frozenset({
+    "no", "nos", "fig", "figs", "vol", "p", "pp", "ch", "sec", "art", "eq", "nr", "ca",
+})
+_TLDS = frozenset({
+    "com", "org", "net", "io", "dev", "ai", "co", "uk", "edu", "gov", "info", "app",
+    "html", "htm", "php", "js", "py", "md", "txt", "json", "pdf", "xml",
+})
+
+_MAX_TOKEN = 64  # longest token looked at around a period
+_MAX_GAP = 64  # a whitespace run this long after a mark or newline is a hard boundary
+_HUGE_GAP = -2
+_NEED = ("need", 0, False)  # not decidable until more text arrives
+_Decision = tuple[str, int, bool]  # (kind, position, hard)
+
+
+class Segmenter:
+    """Feed text deltas, get back speakable segments; ``flush()`` at end of input."""
+
+    def __init__(
+        self, *, first_min_words: int = 4, min_chars: int = 40, max_chars: int = 250
+    ) -> None:
+        """Configure the early first cut and the merge/split lengths."""
+        self._first_min = first_min_words
+        self._min = min_chars
+        self._max = max(max_chars, 2)
+        self._reset()
+
+    def _reset(self) -> None:
+        self._buf = ""  # unconsumed text, always starting at a non-space char
+        self._pos = 0  # next index of _buf to scan for candidates
+        self._clause_end = 0  # end of the last clause boundary seen in the unit
+        self._pending = ""  # short segment waiting to be merged with the next
+        self._first = True
+
+    def feed(self, delta: str) -> list[str]:
+        """Add a delta; return the segments it completed (maybe none)."""
+        self._buf += delta if self._buf else delta.lstrip()
+        return self._scan(final=False)
+
+    def flush(self) -> list[str]:
+        """End of input: return all remaining text as segments and reset."""
+        out = self._scan(final=True)
+        self._push(self._buf, True, out)
+        if self._pending:
+            out.append(self._pending)
+        self._reset()
+        return out
+
+    # -- scanning -------------------------------------------------------------------
+
+    def _scan(self, final: bool) -> list[str]:
+        out: list[str] = []
+        while self._buf:
+            buf, limit = self._buf, self._max
+            m = _CANDIDATE_RE.search(buf, self._pos)
+            j = m.start() if m else len(buf)
+            if j >= limit and len(buf) > limit:
+                end = self._forced_end()
+                if end is None:
+                    break
+                self._cut(end, False, out)
+                continue
+            if m is None:
+                self._pos = len(buf)
+                break
+            kind, pos, hard = self._decide(j, final)
+            if kind == "need":
+                self._pos = j
+                break
+            if kind == "cut" or (
+                kind == "clause" and self._first and self._words(pos) >= self._first_min
+            ):
+                self._cut(pos, hard, out)
+                continue
+            if kind == "clause":
+                self._clause_end = pos
+            self._pos = pos
+        return out
+
+    def _cut(self, end: int, hard: bool, out: list[str]) -> None:
+        unit = self._buf[:end]
+        self._buf = self._buf[end:].lstrip()
+        self._pos = self._clause_end = 0
+        self._push(unit, hard, out)
+
+    def _push(self, unit: str, hard: bool, out: list[str]) -> None:
+        """Merge a finished unit into the pending segment; emit what is complete."""
+        unit = unit.strip()
+        if not unit:
+            return
+        if self._first:
+            self._first = False
+            out.append(unit)
+            return
+        if self._pending and len(self._pending) + 1 + len(unit) > self._max:
+            out.append(self._pending)
+            self._pending = ""
+        self._pending = f"{self._pending} {unit}" if self._pending else unit
+        if hard or len(self._pending) >= self._min:
+            out.append(self._pending)
+            self._pending = ""
+
+    def _forced_end(self) -> int | None:
+        """Where to cut a unit that reached ``max_chars`` (None: wait for whitespace)."""
+        buf, limit = self._buf, self._max
+        if self._clause_end >= self._min:
+            return self._clause_end
+        last_space = _LAST_SPACE_RE.match(buf, 1, limit + 1)
+        if last_space:
+            return last_space.end() - 1
+        m = _SPACE_RE.search(buf, max(limit, self._pos))
+        if m:
+            return m.start()
+        self._pos = len(buf)
+        return None
+
+    def _words(self, end: int) -> int:
+        return len(_WORD_RE.findall(self._buf, 0, end))
+
+    # -- decisions: each looks only at _buf (the current unit plus lookahead) --------
+
+    def _decide(self, j: int, final: bool) -> _Decision:
+        ch = self._buf[j]
+        if ch == "\n":
+            return self._decide_newline(j, final)
+        if ch in ",;:":
+            return self._decide_clause(j, final)
+        if ch in "-\u2013\u2014":
+            return self._decide_dash(j, final)
+        return self._decide_terminator(j, final)
+
+    def _miss(self, final: bool) -> _Decision:
+        """Lookahead ran off the buffer: wait, or at end of input, no cut here."""
+        return ("skip", len(self._buf), False) if final else _NEED
+
+    def _decide_newline(self, j: int, final: bool) -> _Decision:
+        n = self._next_nonspace(j)
+        if n == _HUGE_GAP:
+            return ("cut", j, True)
+        if n < 0:
+            return self._miss(final)
+        hard = self._gap_hard(j, n, final)
+        if hard is None:
+            return _NEED
+        return ("cut", j, True) if hard else ("skip", n, False)
+
+    def _decide_clause(self, j: int, final: bool) -> _Decision:
+        buf = self._buf
+        c = self._skip_closers(j + 1)
+        if c == len(buf):
+            return self._miss(final)
+        if not buf[c].isspace() or not _ALNUM_RE.search(buf, 0, j):
+            return ("skip", j + 1, False)
+        return ("clause", c, False)
+
+    def _decide_dash(self, j: int, final: bool) -> _Decision:
+        buf = self._buf
+        if buf[j] != "\u2014":  # hyphen / en dash: only when spaced on both sides
+            if j == 0 or buf[j - 1] not in " \t":
+                return ("skip", j + 1, False)
+            if j + 1 == len(buf):
+                return self._miss(final)
+            if not buf[j + 1].isspace():
+                return ("skip", j + 1, False)
+        if not _ALNUM_RE.search(buf, 0, j):
+            return ("skip", j + 1, False)
+        return ("clause", j + 1, False)
+
+    def _decide_terminator(self, j: int, final: bool) -> _Decision:
+        buf = self._buf
+        run_match = _RUN_RE.match(buf, j)
+        e = run_match.end() if run_match else j + 1
+        c = self._skip_closers(e)
+        if c == len(buf):
+            return self._miss(final)
+        run = buf[j:e]
+        if not buf[c].isspace():
+            return self._missing_space(j, c, final) if run == "." else ("skip", e, False)
+        n = self._next_nonspace(c)
+        if n == _HUGE_GAP:
+            return ("cut", c, True)
+        if n < 0:
+            return self._miss(final)
+        y = buf[n]
+        if y.islower():
+            return ("skip", e, False)
+        if run == ".":
+            raw, start = self._token_before(j)
+            tok = raw.lstrip(_OPENERS)
+            low = tok.lower()
+            if (
+                (_LIST_NUMBER_RE.fullmatch(tok) and self._opens_list(start))
+                or low in _ABBREVIATIONS
+                or _INITIALS_RE.fullmatch(tok)
+                or (low in _NUMBER_ABBREVIATIONS and y.isdigit())
+            ):
+                return ("skip", e, False)
+        elif "!" not in run and "?" not in run and y == "I":  # ellipsis + pronoun I
+            if n + 1 == len(buf):
+                return self._miss(final)
+            if not buf[n + 1].isalpha():
+                return ("skip", e, False)
+        hard = self._gap_hard(c, n, final)
+        return _NEED if hard is None else ("cut", c, hard)
+
+    def _missing_space(self, j: int, c: int, final: bool) -> _Decision:
+        """``end.Next``: cut after the period if both sides look like plain words."""
+        buf = self._buf
+        left = self._token_before(j)[0].lstrip(_OPENERS)
+        if (
+            c != j + 1
+            or not buf[c].isupper()
+            or not _LOWER_WORD_RE.fullmatch(left)
+            or left in _ABBREVIATIONS
+            or left == "www"
+        ):
+            return ("skip", j + 1, False)
+        m = _SPACE_RE.search(buf, c, c + _MAX_TOKEN)
+        if m is None and len(buf) >= c + _MAX_TOKEN:  # too long to be a word
+            return ("skip", j + 1, False)
+        if m is None and not final:
+            return _NEED
+        right = _RIGHT_WORD_RE.fullmatch(buf, c, m.start() if m else len(buf))
+        if right is None or right.group(1).lower() in _TLDS:
+            return ("skip", j + 1, False)
+        return ("cut", c, False)
+
+    # -- small helpers ----------------------------------------------------------------
+
+    def _gap_hard(self, start: int, n: int, final: bool) -> bool | None:
+        """Is the whitespace ``_buf[start:n]`` a paragraph/list break? None: need more."""
+        buf = self._buf
+        newlines = buf.count("\n", start, n)
+        if newlines == 0:
+            return False
+        if newlines >= 2 or _HEADING_RE.match(buf) or _MARKER_RE.match(buf, n):
+            return True
+        if not final and _MARKER_PARTIAL_RE.fullmatch(buf, n):
+            return None
+        return False
+
+    def _opens_list(self, start: int) -> bool:
+        """Does a token at ``start`` open the unit or follow a colon ("Steps: 1.")?"""
+        head = self._buf[max(0, start - 8) : start].rstrip()
+        return start == 0 or head.endswith(":")
+
+    def _next_nonspace(self, i: int) -> int:
+        """Index of the next non-space char; -1 if none yet; _HUGE_GAP if far away."""
+        m = _NONSPACE_RE.search(self._buf, i, i + _MAX_GAP)
+        if m:
+            return m.start()
+        return _HUGE_GAP if len(self._buf) >= i + _MAX_GAP else -1
+
+    def _skip_closers(self, i: int) -> int:
+        buf = self._buf
+        while i < len(buf) and buf[i] in _CLOSERS:
+            i += 1
+        return i
+
+    def _token_before(self, j: int) -> tuple[str, int]:
+        """The whitespace-delimited token ending at ``j`` and its start index.
+
+        Tokens longer than ``_MAX_TOKEN`` are no word/abbreviation: ``("", -1)``.
+        """
+        buf = self._buf
+        i, lo = j, max(0, j - _MAX_TOKEN)
+        while i > lo and not buf[i - 1].isspace():
+            i -= 1
+        if i == lo > 0 and not buf[i - 1].isspace():
+            return "", -1
+        return buf[i:j], i
