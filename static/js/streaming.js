@@ -1,0 +1,520 @@
+/**
+ * streaming.js: page-agnostic browser client for the streaming voice protocol.
+ *
+ *   PcmPlayer        gapless playback of streamed PCM s16le mono (one AudioContext)
+ *   StreamingSocket  WebSocket wrapper: JSON events by `type`, binary frames = audio
+ *   StreamSession    glues both, one stream at a time (start/cancel, played, client_metrics)
+ *
+ * Test instrumentation lives in `window.__voicebot` (see resetInstrumentation).
+ */
+
+const now = () => performance.now();
+
+// ---- Instrumentation for automated browser tests ----
+
+/** Replace `window.__voicebot` with a fresh record (done on every StreamSession.start). */
+export function resetInstrumentation() {
+  const vb = {
+    state: "idle", // idle | connecting | streaming | done | error
+    sessionId: null,
+    events: [], // received JSON event types in order; "audio" = a run of binary frames
+    audioFrames: 0, audioBytes: 0,
+    // performance.now() values: start sent, first binary frame, sound started,
+    // `done` arrived, stream finished (audio drained or stopped)
+    requestedAt: null, firstAudioAt: null, playbackStartedAt: null, doneAt: null, drainedAt: null,
+    doneStatus: null, underruns: 0, playedMs: 0,
+    clientMetrics: null, // the client_metrics message as sent
+    errors: [], // {code, message, fatal}
+  };
+  globalThis.__voicebot = vb;
+  return vb;
+}
+
+/** The current instrumentation record (created on first use). */
+export function instrumentation() {
+  return globalThis.__voicebot ?? resetInstrumentation();
+}
+
+function recordEvent(type) {
+  const ev = instrumentation().events;
+  if (type !== "audio" || ev[ev.length - 1] !== "audio") ev.push(type); // collapse audio runs
+}
+
+if (typeof window !== "undefined") instrumentation();
+
+const subscribe = (set, fn) => (set.add(fn), () => set.delete(fn));
+function call(set, arg) {
+  for (const fn of set ?? []) try { fn(arg); } catch (e) { console.error(e); }
+}
+
+// ---- PcmPlayer ----
+
+export class PcmPlayer {
+  /** @param {{cushion?: number, maxCushion?: number}} opts lead time in seconds */
+  constructor({ cushion = 0.05, maxCushion = 0.3 } = {}) {
+    this.ctx = null;
+    this.baseCushion = cushion;
+    this.maxCushion = maxCushion;
+    this.onPlaybackStart = null; // (performanceNowMs) => void, when sound actually starts
+    this.onDrained = null; // () => void, after end() once everything has played
+    this._gen = 0; // bumped on stop/begin so stale callbacks are ignored
+    this._reset(24000);
+  }
+
+  _reset(sampleRate) {
+    clearInterval(this._poll);
+    this._poll = null;
+    this.sampleRate = sampleRate;
+    this.cushion = this.baseCushion;
+    this.underruns = 0;
+    this._playhead = 0; // ctx time where the next buffer should start
+    this._firstStart = null;
+    this._started = this._ended = this._drained = false;
+    this._carry = null; // odd trailing byte from the previous push
+    this._sources = new Set();
+    this._spans = []; // [startSec, durationSec] of buffers not yet finished
+    this._finishedMs = this._scheduledMs = 0;
+  }
+
+  _context() {
+    if (!this.ctx) {
+      const AC = globalThis.AudioContext || globalThis.webkitAudioContext;
+      this.ctx = new AC(); // hardware rate; buffers at the stream rate get resampled
+    }
+    return this.ctx;
+  }
+
+  /** True once the AudioContext is running (autoplay allowed / unlocked). */
+  get running() { return !!this.ctx && this.ctx.state === "running"; }
+
+  /** True once the current stream's first buffer is audible. */
+  get started() { return this._started; }
+
+  /** Create/resume the AudioContext; call from a user gesture. Resolves to `running`. */
+  async unlock(timeoutMs = 500) {
+    const ctx = this._context();
+    if (ctx.state !== "running") {
+      // resume() stays pending while autoplay is blocked: don't hang on it.
+      await Promise.race([ctx.resume().catch(() => {}), new Promise((r) => setTimeout(r, timeoutMs))]);
+    }
+    return ctx.state === "running";
+  }
+
+  /** Start a new stream at `sampleRate` (silences anything still playing). */
+  begin(sampleRate) { this._stopSources(); this._reset(sampleRate || 24000); }
+
+  /** Queue a chunk of PCM s16le mono bytes (any length; an odd byte is carried over). */
+  push(arrayBuffer) {
+    const ctx = this._context();
+    if (ctx.state === "suspended") ctx.resume().catch(() => {});
+    let bytes = new Uint8Array(arrayBuffer);
+    if (this._carry !== null) {
+      const joined = new Uint8Array(bytes.length + 1);
+      joined.set(bytes, 1);
+      joined[0] = this._carry;
+      [bytes, this._carry] = [joined, null];
+    }
+    if (bytes.length % 2) [this._carry, bytes] = [bytes[bytes.length - 1], bytes.subarray(0, -1)];
+    const n = bytes.length >> 1;
+    if (!n) return;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    const buf = ctx.createBuffer(1, n, this.sampleRate);
+    const ch = buf.getChannelData(0);
+    for (let i = 0; i < n; i++) ch[i] = view.getInt16(2 * i, true) / 32768;
+    this._schedule(buf);
+  }
+
+  _schedule(buf) {
+    const ctx = this.ctx, t = ctx.currentTime;
+    let start;
+    if (this._firstStart === null) {
+      start = this._firstStart = t + this.cushion;
+      this._watchStart();
+    } else if (this._playhead >= t) {
+      start = this._playhead; // still ahead of the clock: gapless
+    } else {
+      // The playhead fell behind the clock: the listener heard a gap.
+      if (!this._ended) this.underruns++;
+      this.cushion = Math.min(this.cushion * 2, this.maxCushion); // more margin from now on
+      start = t + this.cushion;
+    }
+    const src = ctx.createBufferSource();
+    src.buffer = buf;
+    src.connect(ctx.destination);
+    const gen = this._gen;
+    src.onended = () => gen === this._gen && this._sources.delete(src) && this._checkDrained();
+    src.start(start);
+    this._sources.add(src);
+    this._spans.push([start, buf.duration]);
+    this._scheduledMs += buf.duration * 1000;
+    this._playhead = start + buf.duration;
+  }
+
+  /** Poll until the first buffer is audible, then fire onPlaybackStart. */
+  _watchStart() {
+    const gen = this._gen;
+    clearInterval(this._poll);
+    const poll = (this._poll = setInterval(() => {
+      if (gen !== this._gen) return clearInterval(poll);
+      const late = this.ctx.currentTime - this._firstStart;
+      if (late < 0) return;
+      clearInterval(poll);
+      this._poll = null;
+      this._started = true;
+      this.onPlaybackStart?.(now() - late * 1000); // corrected for polling latency
+    }, 5));
+  }
+
+  /** No more input for this stream; onDrained fires once everything has played. */
+  end() { this._ended = true; this._checkDrained(); }
+  _checkDrained() {
+    if (!this._ended || this._drained || this._sources.size) return;
+    this._drained = true;
+    const gen = this._gen;
+    setTimeout(() => gen === this._gen && this.onDrained?.(), 0);
+  }
+
+  _stopSources() {
+    this._gen++;
+    for (const src of this._sources) {
+      src.onended = null;
+      try { src.stop(); src.disconnect(); } catch { /* already stopped */ }
+    }
+    this._sources.clear();
+    clearInterval(this._poll);
+  }
+
+  /** Barge-in: silence everything now and reset. Returns the ms played before stopping. */
+  stop() {
+    const played = this.playedMs();
+    this._stopSources();
+    this._reset(this.sampleRate);
+    return played;
+  }
+
+  /** Milliseconds of this stream's audio actually played so far. */
+  playedMs() {
+    if (!this.ctx) return 0;
+    const t = this.ctx.currentTime, spans = this._spans;
+    while (spans.length && spans[0][0] + spans[0][1] <= t) this._finishedMs += spans.shift()[1] * 1000;
+    let ms = this._finishedMs;
+    for (const [s, d] of spans) if (s < t) ms += Math.min(t - s, d) * 1000;
+    return ms;
+  }
+
+  /** Milliseconds of this stream's audio scheduled so far. */
+  scheduledMs() { return this._scheduledMs; }
+}
+
+// ---- StreamingSocket ----
+
+export class StreamingSocket {
+  /** @param {string} path e.g. "/api/tts/ws" (or a full ws(s):// URL) */
+  constructor(path) {
+    this.path = path;
+    this.ws = null;
+    this._opening = null;
+    this._handlers = new Map(); // type -> Set(fn); "*" = every JSON event
+    this._audio = new Set();
+    this._close = new Set();
+  }
+
+  get url() {
+    if (/^wss?:/.test(this.path)) return this.path;
+    return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${this.path}`;
+  }
+
+  get isOpen() { return !!this.ws && this.ws.readyState === WebSocket.OPEN; }
+
+  /** Open the socket (no-op if open). Resolves to this; rejects if it cannot connect. */
+  connect() {
+    if (this.isOpen) return Promise.resolve(this);
+    if (this._opening) return this._opening;
+    this._opening = new Promise((resolve, reject) => {
+      const ws = (this.ws = new WebSocket(this.url));
+      ws.binaryType = "arraybuffer";
+      let opened = false;
+      const fail = () => reject(new Error(`cannot connect to ${this.url}`));
+      ws.onopen = () => { opened = true; this._opening = null; resolve(this); };
+      ws.onerror = () => opened || fail();
+      ws.onclose = (ev) => {
+        this._opening = null;
+        if (this.ws === ws) this.ws = null;
+        if (!opened) return fail();
+        call(this._close, ev);
+      };
+      ws.onmessage = (ev) => {
+        if (typeof ev.data !== "string") return call(this._audio, ev.data);
+        let msg;
+        try { msg = JSON.parse(ev.data); } catch { return console.warn("non-JSON frame", ev.data); }
+        call(this._handlers.get(msg.type), msg);
+        call(this._handlers.get("*"), msg);
+      };
+    });
+    return this._opening;
+  }
+
+  /** JSON-encode and send; returns false if the socket is not open. */
+  send(obj) { return this.isOpen && (this.ws.send(JSON.stringify(obj)), true); }
+
+  /** Send a binary frame (ArrayBuffer or typed array); returns false if the socket is not open. */
+  sendBytes(data) { return this.isOpen && (this.ws.send(data), true); }
+
+  /** Subscribe to JSON events of `type` ("*" = all). Returns an unsubscribe function. */
+  on(type, fn) {
+    if (!this._handlers.has(type)) this._handlers.set(type, new Set());
+    return subscribe(this._handlers.get(type), fn);
+  }
+
+  /** Subscribe to binary (audio) frames: fn(arrayBuffer). */
+  onAudio(fn) { return subscribe(this._audio, fn); }
+
+  /** Subscribe to the close of an opened socket: fn(CloseEvent). */
+  onClose(fn) { return subscribe(this._close, fn); }
+  close(code = 1000, reason = "") { this.ws?.close(code, reason); }
+}
+
+// ---- StreamSession ----
+
+/**
+ * One stream at a time over a long-lived StreamingSocket.
+ * phase: "idle" | "pending" (awaiting `session`) | "streaming" (incl. draining) | "stopping".
+ * Late events of finished streams (by session_id) and audio outside a stream are ignored.
+ */
+export class StreamSession {
+  constructor(socket, player = new PcmPlayer(), opts = {}) {
+    this.socket = socket;
+    this.player = player;
+    this.playedIntervalMs = opts.playedIntervalMs ?? 250;
+    this.stopTimeoutMs = opts.stopTimeoutMs ?? 2000; // how long to await `done` after cancel
+    this.acceptServerStreams = opts.acceptServerStreams ?? false; // play a `session` while idle
+    // `cancel` tells the server what was heard (e.g. a voicebot truncating its history): it is
+    // also sent when stopping after `done` while audio still plays, and it carries no
+    // `played_ms` for a stream that was never announced (nothing of it was heard).
+    this.reportHeard = opts.reportHeard ?? false;
+    this.phase = "idle";
+    this.onFirstAudio = null; // (ttfaMs) => void, client-measured from the request
+    this.onPlaybackStart = null; // (playbackStartMs) => void, from the request
+    this.onFinished = null; // ({status, playedMs, sessionId}) => void
+    this._listeners = new Map();
+    this._stale = new Set();
+    this._token = 0;
+    this._newStream();
+    socket.on("*", (msg) => this._onEvent(msg));
+    socket.onAudio((buf) => this._onAudio(buf));
+    socket.onClose((ev) => this._onClose(ev));
+    player.onPlaybackStart = (t) => this._onPlaybackStart(t);
+    player.onDrained = () => this._onDrained();
+  }
+
+  get active() { return this.phase !== "idle"; }
+
+  /** Listen to JSON events of the current stream ("*" = all). Returns an unsubscribe function. */
+  on(type, fn) {
+    if (!this._listeners.has(type)) this._listeners.set(type, new Set());
+    return subscribe(this._listeners.get(type), fn);
+  }
+
+  _newStream() {
+    this.sessionId = this.firstAudioAt = this.playbackStartMs = this.doneStatus = null;
+    this.requestedAt = now();
+    this._done = this._metricsSent = this._accept = false;
+    this._lastPlayed = -1;
+  }
+
+  /** Stop any running stream, connect, send `start` ({text?, tts?, voice?}). */
+  async start(msg = {}) {
+    if (this.active) await this.stop();
+    const token = ++this._token;
+    const vb = resetInstrumentation();
+    vb.state = "connecting";
+    this.expect();
+    try { await this.socket.connect(); } catch (e) {
+      vb.state = "error";
+      vb.errors.push({ code: "connect_failed", message: e.message, fatal: true });
+      this._finish("failed", 0);
+      throw e;
+    }
+    if (token !== this._token) return; // stopped (or restarted) while connecting
+    vb.requestedAt = this.requestedAt = now();
+    this.socket.send({ ...msg, type: "start" });
+  }
+
+  /** Expect a stream the server starts by itself (e.g. a voicebot reply); TTFA counts from now. */
+  expect() {
+    this._newStream();
+    this.phase = "pending";
+    instrumentation().requestedAt = this.requestedAt;
+  }
+
+  /** Stop waiting for a stream the server will not start (e.g. it heard nothing): idle, nothing sent. */
+  abandon(status = "abandoned") {
+    if (this.phase === "pending") this._finish(status, 0);
+  }
+
+  /** Incremental input for a stream started without `text`. */
+  sendText(delta) { return this._inStream() && this.socket.send({ type: "text", delta }); }
+
+  /** End of incremental input. */
+  endText() { return this._inStream() && this.socket.send({ type: "end" }); }
+  _inStream() { return this.phase === "pending" || this.phase === "streaming"; }
+
+  /** Barge-in / Stop: cancel the stream. Resolves when the server confirms (`done`) or times out. */
+  stop() {
+    if (this.phase === "stopping") return this._stopping;
+    if (!this.active) return Promise.resolve();
+    this._token++;
+    const announced = this.sessionId != null; // else the player still holds the last stream
+    const played = announced ? Math.round(this.player.stop()) : (this.player.stop(), 0);
+    this._accept = false;
+    instrumentation().playedMs = played;
+    if (this._done || !this.socket.isOpen) {
+      // The server already finished (we were only draining), or there is nothing to cancel.
+      if (this._done && this.reportHeard) this.socket.send({ type: "cancel", played_ms: played });
+      this._sendMetrics(played);
+      this._finish("stopped", played);
+      return Promise.resolve();
+    }
+    this.socket.send(announced || !this.reportHeard
+      ? { type: "cancel", played_ms: played } : { type: "cancel" });
+    this._sendMetrics(played);
+    this.phase = "stopping";
+    return (this._stopping = new Promise((resolve) => {
+      const timer = setTimeout(() => this._resolveStop(), this.stopTimeoutMs);
+      this._resolveStop = () => {
+        clearTimeout(timer);
+        this._resolveStop = null;
+        this._sendMetrics(played); // no-op unless the session was announced while stopping
+        this._finish("cancelled", played);
+        resolve();
+      };
+    }));
+  }
+
+  _onEvent(msg) {
+    if (msg.session_id != null && this._stale.has(msg.session_id)) return; // finished stream
+    if (msg.type === "session" && !this._onSession(msg)) return;
+    recordEvent(msg.type);
+    if (msg.type === "done") this._onDone(msg);
+    if (msg.type === "error") {
+      const vb = instrumentation();
+      vb.errors.push({ code: msg.code, message: msg.message, fatal: !!msg.fatal });
+      if (msg.fatal) vb.state = "error";
+      if (msg.fatal && this.phase === "pending") this._finish("failed", 0);
+    }
+    call(this._listeners.get(msg.type), msg);
+    call(this._listeners.get("*"), msg);
+  }
+
+  /** Returns false if this `session` is to be ignored. */
+  _onSession(msg) {
+    if (this.phase === "stopping") {
+      this.sessionId = msg.session_id; // the stream being cancelled announced itself
+      return true;
+    }
+    if (this.phase === "idle") {
+      if (!this.acceptServerStreams) {
+        this._stale.add(msg.session_id); // unsolicited stream: ignore all of it
+        return false;
+      }
+      this.expect();
+    }
+    const vb = instrumentation();
+    this.sessionId = vb.sessionId = msg.session_id;
+    this.phase = vb.state = "streaming";
+    this._accept = true;
+    this.player.begin(msg.sample_rate);
+    clearInterval(this._playedTimer);
+    this._playedTimer = setInterval(() => this._tickPlayed(), this.playedIntervalMs);
+    return true;
+  }
+
+  _onDone(msg) {
+    const vb = instrumentation();
+    vb.doneAt = now();
+    vb.doneStatus = this.doneStatus = msg.status;
+    if (vb.state !== "error") vb.state = msg.status === "failed" ? "error" : "done";
+    if (this.phase === "stopping") return this._resolveStop?.();
+    if (this.phase === "pending") return this._finish(msg.status, 0);
+    if (this.phase !== "streaming") return;
+    this._done = true;
+    this.player.end(); // -> onDrained once the queued audio has played
+    if (!this.player.running) this._onDrained(); // suspended context never drains
+  }
+
+  _onAudio(buf) {
+    if (!this._accept) return;
+    const vb = instrumentation();
+    vb.audioFrames++;
+    vb.audioBytes += buf.byteLength;
+    if (this.firstAudioAt === null) {
+      this.firstAudioAt = vb.firstAudioAt = now();
+      this.onFirstAudio?.(this.firstAudioAt - this.requestedAt);
+    }
+    recordEvent("audio");
+    this.player.push(buf);
+    vb.underruns = this.player.underruns;
+  }
+
+  _onPlaybackStart(t) {
+    if (this.phase !== "streaming") return;
+    instrumentation().playbackStartedAt = t;
+    this.playbackStartMs = t - this.requestedAt;
+    this.onPlaybackStart?.(this.playbackStartMs);
+  }
+
+  _tickPlayed() { if (this.phase === "streaming" && this.player.started) this._sendPlayed(this.player.playedMs()); }
+  _sendPlayed(ms) {
+    instrumentation().playedMs = ms = Math.round(ms);
+    if (ms !== this._lastPlayed) this.socket.send({ type: "played", ms: (this._lastPlayed = ms) });
+  }
+
+  _onDrained() {
+    if (this.phase !== "streaming" || !this._done) return;
+    const played = this.player.playedMs();
+    this._sendPlayed(played);
+    this._sendMetrics(played);
+    this._finish(this.doneStatus, played);
+  }
+
+  /** Send `client_metrics` once per stream (needs a session_id). */
+  _sendMetrics(playedMs) {
+    if (this._metricsSent || this.sessionId == null) return;
+    this._metricsSent = true;
+    const vb = instrumentation();
+    const r = (v) => (v == null ? null : Math.round(v));
+    const m = {
+      type: "client_metrics",
+      session_id: this.sessionId,
+      playback_start_ms: r(this.playbackStartMs),
+      underruns: this.player.underruns,
+      played_ms: r(playedMs),
+      ttfa_ms: this.firstAudioAt == null ? null : r(this.firstAudioAt - this.requestedAt),
+      audio_frames: vb.audioFrames,
+      audio_bytes: vb.audioBytes,
+    };
+    vb.clientMetrics = m;
+    this.socket.send(m);
+  }
+
+  _finish(status, playedMs) {
+    clearInterval(this._playedTimer);
+    if (this.sessionId != null) this._stale.add(this.sessionId);
+    this._accept = false;
+    this.phase = "idle";
+    const vb = instrumentation();
+    vb.drainedAt = now();
+    if (vb.state === "connecting" || vb.state === "streaming") vb.state = "done";
+    this.onFinished?.({ status, playedMs: Math.round(playedMs), sessionId: this.sessionId });
+  }
+
+  _onClose(ev) {
+    if (!this.active) return;
+    const vb = instrumentation();
+    vb.state = "error";
+    vb.errors.push({ code: "socket_closed", message: `connection closed (${ev.code})`, fatal: true });
+    const played = this.player.stop();
+    if (this.phase === "stopping") return this._resolveStop?.();
+    this._finish("closed", played);
+  }
+}
