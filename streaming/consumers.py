@@ -29,7 +29,7 @@ from streaming.engine import (
 )
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, default_alias, get_provider
-from streaming.speakable import to_speakable
+from streaming.speakable import SpeakableFilter
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,17 @@ class StreamingConsumer:
         self.closed = False
         self.session_ids: list[uuid.UUID] = []
         await self.accept()
+        self.warm_up_default_tts()
+
+    def warm_up_default_tts(self) -> None:
+        """Let the default TTS prepare (load a voice) before the first text arrives."""
+        try:
+            tts = get_provider("tts", default_alias("tts"))
+        except (UnknownProvider, ImproperlyConfigured):
+            return  # reported when a stream asks for it
+        warm_up = getattr(tts, "warm_up", None)
+        if warm_up is not None:
+            warm_up()
 
     async def disconnect(self, code: int) -> None:
         """The client is gone: stop the stream (its record is still saved)."""
@@ -207,7 +218,7 @@ class StreamingConsumer:
         await self.stop_stream("superseded")
         session_id = uuid.uuid4()
         engine = StreamEngine(tts, self.emitter(session_id), voice=voice,
-                              config=engine_config(), speakable=to_speakable,
+                              config=engine_config(), speakable=SpeakableFilter(),
                               echo_type=echo_type)
         stream = ActiveStream(session_id, engine, alias, voice, text_input,
                               session_fields=session_fields or {})

@@ -53,6 +53,12 @@ class StreamSession(models.Model):
     played_ms = models.FloatField(null=True, blank=True)
     client_metrics = models.JSONField(default=dict, blank=True)
     timeline = models.JSONField(default=list, blank=True)
+    conversation = models.ForeignKey("voicebot.Conversation", null=True, blank=True,
+                                      on_delete=models.SET_NULL, related_name="sessions")
+    turn = models.PositiveIntegerField(null=True, blank=True)
+    user_text = models.TextField(blank=True, help_text="The user's turn (typed or heard).")
+    heard_text = models.TextField(blank=True,
+                                  help_text="The answer as far as the listener heard it.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -33,7 +33,7 @@ def finish_session(session_id: uuid.UUID, result: StreamResult, *, sample_rate: 
                    end_reason: str = "", extra: Mapping[str, object] | None = None) -> None:
     """Store a finished stream's outcome, metrics, timeline and segments."""
     metrics = result.metrics
-    fields: dict[str, object] = {name: metrics.get(name) for name in METRIC_FIELDS}
+    fields: dict[str, object] = {name: metrics[name] for name in METRIC_FIELDS if name in metrics}
     fields.update(
         status=result.status,
         end_reason=end_reason,
@@ -80,3 +80,22 @@ def record_client_metrics(session_id: uuid.UUID, data: Mapping[str, object]) -> 
         and isinstance(value, int | float | bool | str) and len(str(value)) <= 200
     }
     StreamSession.objects.filter(id=session_id).update(client_metrics=extra, **clean)
+
+
+@database_sync_to_async
+def save_conversation(conversation_id: uuid.UUID, *, llm_provider: str, system_prompt: str,
+                      history: list[dict], turns: int) -> None:
+    """Create or update a conversation with the history the LLM will see next."""
+    from voicebot.models import Conversation
+
+    Conversation.objects.update_or_create(id=conversation_id, defaults={
+        "llm_provider": llm_provider, "system_prompt": system_prompt,
+        "history": history, "turns": turns,
+    })
+
+
+@database_sync_to_async
+def record_heard(session_id: uuid.UUID, heard_text: str, played_ms: float) -> None:
+    """Store how much of a session's answer was heard (a barge-in after its end)."""
+    StreamSession.objects.filter(id=session_id).update(heard_text=heard_text,
+                                                       played_ms=played_ms)

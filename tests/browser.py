@@ -1,10 +1,12 @@
-"""Headless Chromium for page tests (Debian's chromium, driven by Playwright)."""
+"""Headless Chromium (Debian's, driven by Playwright) against a live Daphne server."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 
 import pytest
+from channels.testing import ChannelsLiveServerTestCase
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -12,6 +14,7 @@ FLAGS = [
     "--disable-component-update", "--no-first-run", "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 ]
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
 
 
 def require_chromium() -> None:
@@ -27,3 +30,32 @@ def require_chromium() -> None:
 def launch(playwright: object, *extra_flags: str) -> object:
     """A headless Chromium with audio autoplay allowed."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, *extra_flags])
+
+
+class LiveServerTestCase(ChannelsLiveServerTestCase):
+    """A live Daphne in a freshly *spawned* process, configured by ``server_env``.
+
+    Spawned, not forked: the test process has loaded ONNX Runtime (Piper), which does not
+    survive a fork. The child reads its settings anew, so overrides go through ``server_env``.
+    """
+
+    server_env: dict[str, str] = {}
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        multiprocessing.set_start_method("spawn", force=True)
+        cls._saved_env = {name: os.environ.get(name) for name in cls.server_env}
+        os.environ.update(cls.server_env)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        super().tearDownClass()
+        for name, value in cls._saved_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def setUp(self) -> None:
+        require_chromium()

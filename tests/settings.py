@@ -3,8 +3,8 @@ import os
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 
-from voicebot_site.settings import *  # noqa: E402,F403
-from voicebot_site.settings import BASE_DIR, DATABASES  # noqa: E402
+from voicebot_site.settings import *  # noqa: F403
+from voicebot_site.settings import BASE_DIR, DATABASES
 
 # A file (not in-memory) SQLite test database, so a live Daphne process can share it.
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
@@ -26,3 +26,11 @@ STREAMING_PROVIDERS["tts"]["failing"] = {  # noqa: F405
 
 # Static files come from the finders in tests; WhiteNoise serves collected files in production.
 MIDDLEWARE = [m for m in MIDDLEWARE if "whitenoise" not in m]  # noqa: F405
+STREAMING_PROVIDERS["llm"]["simulated"]["OPTIONS"] = {  # noqa: F405
+    "first_token_ms": 5, "tokens_per_s": 100, "words": 60,
+}
+STREAMING_PROVIDERS["llm"]["failing"] = {  # noqa: F405
+    "BACKEND": "streaming.simulated.SimulatedLLM",
+    "HIDDEN": True,
+    "OPTIONS": {"first_token_ms": 5, "tokens_per_s": 100, "fail_after_tokens": 25},
+}

@@ -1,15 +1,10 @@
 """The TTS page in a real headless Chromium against a live Daphne server."""
 from __future__ import annotations
 
-import os
-
-from channels.testing import ChannelsLiveServerTestCase
 from playwright.sync_api import sync_playwright
 
 from streaming.models import StreamSession
-from tests.browser import launch, require_chromium
-
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs a loop
+from tests.browser import LiveServerTestCase, launch
 
 PARAGRAPH = (
     "Good afternoon. This page speaks while it is still synthesizing. "
@@ -18,11 +13,8 @@ PARAGRAPH = (
 )
 
 
-class TTSPageTest(ChannelsLiveServerTestCase):
+class TTSPageTest(LiveServerTestCase):
     """Type a paragraph, press Speak, hear audio before the server says done."""
-
-    def setUp(self) -> None:
-        require_chromium()
 
     def test_speaking_a_paragraph_starts_playback_before_done(self) -> None:
         with sync_playwright() as playwright:

@@ -1,4 +1,5 @@
 """WebSocket URL routes of every app."""
 from tts.routing import websocket_urlpatterns as tts_routes
+from voicebot.routing import websocket_urlpatterns as voicebot_routes
 
-websocket_urlpatterns = [*tts_routes]
+websocket_urlpatterns = [*tts_routes, *voicebot_routes]

@@ -50,6 +50,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()] or default
 
 
+def read_text_file(name: str) -> str | None:
+    """The contents of the file an environment variable names (None when unset)."""
+    path = os.environ.get(name, "")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ImproperlyConfigured(f"{name}: cannot read {path}: {exc}") from exc
+
+
 DEBUG = env_bool("DEBUG")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -123,7 +134,9 @@ if os.environ.get("REDIS_URL"):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [os.environ["REDIS_URL"]]},
+            # redis-py 8 reads with a 5 s socket timeout by default, which cuts the layer's
+            # blocking 5 s BZPOPMIN and kills idle consumers: allow a longer read.
+            "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}]},
         }
     }
 else:
@@ -173,7 +186,8 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
         "offline": {
             "BACKEND": "voicebot.providers.offline_llm.OfflineLLM",
             "LABEL": "Offline responder (built-in, rule-based)",
-            "OPTIONS": {},
+            # Paced like a model writing, so speech visibly starts before the answer ends.
+            "OPTIONS": {"token_delay_ms": env_float("OFFLINE_LLM_TOKEN_DELAY_MS", 30.0)},
         },
         "openai": {
             "BACKEND": "voicebot.providers.openai_llm.OpenAILLM",
@@ -196,7 +210,8 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
         "pocketsphinx": {
             "BACKEND": "voicebot.providers.pocketsphinx_stt.PocketsphinxSTT",
             "LABEL": "PocketSphinx (offline)",
-            "OPTIONS": {},
+            # Optional JSGF grammar file: recognition limited to its phrases (kiosks, tests).
+            "OPTIONS": {"jsgf": read_text_file("POCKETSPHINX_JSGF")},
         },
         "openai": {
             "BACKEND": "voicebot.providers.openai_stt.OpenAISTT",
@@ -226,4 +241,17 @@ STREAMING = {
     "MAX_LEAD_MS": env_int("STREAMING_MAX_LEAD_MS", 2000),
     # Minimum interval between `progress` events (ms).
     "PROGRESS_INTERVAL_MS": env_int("STREAMING_PROGRESS_INTERVAL_MS", 100),
+}
+
+VOICEBOT = {
+    "SYSTEM_PROMPT": os.environ.get(
+        "VOICEBOT_SYSTEM_PROMPT",
+        "You are a friendly voice assistant. Your answers are spoken aloud: answer briefly, "
+        "in plain conversational sentences, without markdown, lists, code or emoji.",
+    ),
+    # Longest and shortest spoken turn accepted.
+    "MAX_AUDIO_SECONDS": env_int("VOICEBOT_MAX_AUDIO_SECONDS", 30),
+    "MIN_AUDIO_MS": env_int("VOICEBOT_MIN_AUDIO_MS", 200),
+    # Most history messages (user + assistant) sent to the LLM with each turn.
+    "MAX_HISTORY_MESSAGES": env_int("VOICEBOT_MAX_HISTORY_MESSAGES", 40),
 }

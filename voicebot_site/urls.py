@@ -6,5 +6,6 @@ from django.views.generic import TemplateView
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="index"),
     path("tts/", include("tts.urls")),
+    path("voicebot/", include("voicebot.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 from streaming.protocols import ProviderError
 
 _END = object()
+# ONNX Runtime is not fork-safe: a process must load its voice itself, never inherit it.
 _voices: dict[str, object] = {}
 _voices_lock = threading.Lock()
 
@@ -75,6 +76,10 @@ class PiperTTS:
     def voices(self) -> list[str]:
         """The one voice this adapter speaks with."""
         return [self._paths[0].name.removesuffix(".onnx")]
+
+    def warm_up(self) -> None:
+        """Load the voice in the background, so the first sentence does not wait for it."""
+        self._executor.submit(load_voice, *self._paths)
 
     async def synthesize(self, text: str, *, voice: str | None = None) -> AsyncIterator[bytes]:
         """Yield s16le PCM, a sentence at a time, synthesized off the event loop."""

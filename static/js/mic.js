@@ -1,0 +1,273 @@
+/**
+ * mic.js: microphone capture for the voicebot: PCM s16le mono 16 kHz frames of ~100 ms,
+ * a level meter, and voice activity detection (VAD) for hands-free talking.
+ *
+ *   const mic = new MicCapture({ context });  // optional shared AudioContext (any rate)
+ *   await mic.open();                          // asks for the microphone
+ *   mic.onFrame = (arrayBuffer) => {};         // audio to send, only while capturing
+ *   mic.onLevel = (rms) => {};                 // 0..1, about 20 times a second
+ *   mic.start(); await mic.stop();             // push-to-talk (stop resolves after the last frame)
+ *   mic.setHandsFree(true);                    // VAD opens/closes the capture by itself:
+ *   mic.onSpeechStart = () => {};              //   before its first frame (pre-roll included)
+ *   mic.onSpeechEnd = () => {};                //   after its last frame
+ *   mic.close();
+ *
+ * The work happens in an AudioWorklet at the context's native rate (Firefox refuses a
+ * 16 kHz context on a microphone): low-pass, area-averaging decimation to 16 kHz, Int16.
+ */
+
+export const MIC_RATE = 16000;
+
+const WORKLET = String.raw`
+const OUT_RATE = 16000, FRAME = 1600, BLOCK = 320, LEVEL_EVERY = 800, RING = 16000;
+const BLOCK_MS = BLOCK / 16;
+
+// RBJ biquad low-pass; two in a row with these Qs make a 4th-order Butterworth.
+function lowpass(rate, cutoff, q) {
+  const w = 2 * Math.PI * cutoff / rate, cos = Math.cos(w), alpha = Math.sin(w) / (2 * q);
+  const a0 = 1 + alpha;
+  return { b0: (1 - cos) / 2 / a0, b1: (1 - cos) / a0, b2: (1 - cos) / 2 / a0,
+           a1: -2 * cos / a0, a2: (1 - alpha) / a0, z1: 0, z2: 0 };
+}
+
+class MicCaptureProcessor extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    const o = options.processorOptions || {};
+    this.preRollMs = o.preRollMs; this.minSpeechMs = o.minSpeechMs; this.hangoverMs = o.hangoverMs;
+    this.ratio = sampleRate / OUT_RATE; // input samples per output sample (2.75625 at 44.1 kHz)
+    this.filters = this.ratio > 1.01 ? [lowpass(sampleRate, 7000, 0.5412), lowpass(sampleRate, 7000, 1.3066)] : [];
+    this.acc = 0; this.accW = 0; // the output sample being averaged, and its weight so far
+    this.ring = new Int16Array(RING); this.ringPos = 0; this.produced = 0; // last second
+    this.frame = new Int16Array(FRAME); this.fpos = 0;
+    this.gate = null; // null | "ptt" | "vad": who opened the capture
+    this.handsFree = false; this.guard = 1; this.alive = true;
+    this.blockSum = 0; this.blockN = 0; this.levelSum = 0; this.levelN = 0;
+    this.noise = 0.01; this.speaking = false; this.speechMs = 0; this.gapMs = 0; this.silenceMs = 0;
+    this.port.onmessage = (e) => this.command(e.data);
+  }
+
+  command(m) {
+    if ("handsFree" in m) this.handsFree = !!m.handsFree;
+    if (!this.handsFree && this.gate === "vad") this.close("vad");
+    if ("guard" in m) this.guard = m.guard ? 2 : 1; // bot speaking: +6 dB before speech counts
+    if (m.capture === true) {
+      if (this.gate) this.gate = "ptt"; // hold speech the VAD is already capturing
+      else this.open("ptt", m.preRollMs || 0);
+    }
+    if (m.capture === false && this.gate) this.close(null);
+    if (m.capture === false) this.port.postMessage({ stopped: m.id });
+    if (m.shutdown) this.alive = false;
+  }
+
+  process(inputs) {
+    const ch = inputs[0] && inputs[0][0];
+    if (ch) for (let i = 0; i < ch.length; i++) this.input(ch[i]);
+    return this.alive;
+  }
+
+  input(x) {
+    for (const f of this.filters) {
+      const y = f.b0 * x + f.z1;
+      f.z1 = f.b1 * x - f.a1 * y + f.z2;
+      f.z2 = f.b2 * x - f.a2 * y;
+      x = y;
+    }
+    // Each output sample is the mean of the input over its 1/16000 s window (fractional edges).
+    let w = 1;
+    while (w > 1e-9) {
+      const need = this.ratio - this.accW;
+      if (w < need) { this.acc += x * w; this.accW += w; return; }
+      this.acc += x * need;
+      w -= need;
+      this.output(this.acc / this.ratio);
+      this.acc = 0; this.accW = 0;
+    }
+  }
+
+  output(y) {
+    const s = Math.max(-32768, Math.min(32767, Math.round(y * 32768)));
+    this.ring[this.ringPos] = s;
+    this.ringPos = (this.ringPos + 1) % RING;
+    this.produced++;
+    if (this.gate) this.push(s);
+    this.blockSum += y * y; this.levelSum += y * y;
+    if (++this.blockN === BLOCK) { this.vad(Math.sqrt(this.blockSum / BLOCK)); this.blockSum = this.blockN = 0; }
+    if (++this.levelN === LEVEL_EVERY) {
+      this.port.postMessage({ level: Math.sqrt(this.levelSum / LEVEL_EVERY) });
+      this.levelSum = this.levelN = 0;
+    }
+  }
+
+  push(s) { this.frame[this.fpos++] = s; if (this.fpos === FRAME) this.flush(); }
+
+  flush() {
+    if (!this.fpos) return;
+    const buf = this.frame.slice(0, this.fpos).buffer;
+    this.fpos = 0;
+    this.port.postMessage({ frame: buf }, [buf]);
+  }
+
+  open(by, backMs) {
+    this.gate = by;
+    this.fpos = 0;
+    const n = Math.min(Math.round(backMs * 16), this.produced, RING);
+    for (let k = n; k > 0; k--) this.push(this.ring[(this.ringPos - k + RING) % RING]);
+  }
+
+  close(vadEnd) {
+    this.flush();
+    this.gate = null;
+    if (vadEnd) this.port.postMessage({ vad: "end" });
+  }
+
+  // Energy VAD over 20 ms blocks against an adaptive noise floor (falls fast, rises slowly).
+  vad(rms) {
+    const loud = rms > Math.max(this.noise * 3.2, 0.004) * this.guard; // ~10 dB over the floor
+    this.noise += (rms - this.noise) * (rms < this.noise ? 0.2 : loud ? 0.002 : 0.01);
+    this.noise = Math.max(this.noise, 1e-4);
+    if (!this.speaking) {
+      if (loud) { this.speechMs += BLOCK_MS; this.gapMs = 0; }
+      else if (this.speechMs && (this.gapMs += BLOCK_MS) > 100) this.speechMs = this.gapMs = 0;
+      if (this.speechMs < this.minSpeechMs) return; // a cough or a click is not a turn
+      this.speaking = true;
+      this.silenceMs = 0;
+      if (this.handsFree && !this.gate) {
+        this.port.postMessage({ vad: "start" }); // before the frames it opens
+        this.open("vad", this.speechMs + this.gapMs + this.preRollMs);
+      }
+    } else {
+      this.silenceMs = loud ? 0 : this.silenceMs + BLOCK_MS;
+      if (this.silenceMs < this.hangoverMs) return;
+      this.speaking = false;
+      this.speechMs = this.gapMs = 0;
+      if (this.gate === "vad") this.close("vad");
+    }
+  }
+}
+
+registerProcessor("mic-capture", MicCaptureProcessor);
+`;
+
+const loaded = new WeakMap(); // AudioContext -> addModule promise
+
+function loadWorklet(ctx) {
+  if (!loaded.has(ctx)) {
+    const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
+    loaded.set(ctx, ctx.audioWorklet.addModule(url).finally(() => URL.revokeObjectURL(url)));
+    loaded.get(ctx).catch(() => loaded.delete(ctx)); // retry next time
+  }
+  return loaded.get(ctx);
+}
+
+export class MicCapture {
+  /** @param {{context?: AudioContext, preRollMs?: number, minSpeechMs?: number, hangoverMs?: number}} opts */
+  constructor({ context = null, preRollMs = 300, minSpeechMs = 250, hangoverMs = 700 } = {}) {
+    this.ctx = context;
+    this.options = { preRollMs, minSpeechMs, hangoverMs };
+    this.sampleRate = MIC_RATE;
+    // Callbacks as in the header, plus onEnded: the microphone went away (unplugged, revoked).
+    this.onFrame = this.onLevel = this.onSpeechStart = this.onSpeechEnd = this.onEnded = null;
+    this.handsFree = false;
+    this.stream = this.source = this.node = this._opening = null;
+    this._ownContext = false;
+    this._stops = new Map(); // id -> resolve of stop()
+    this._stopId = 0;
+  }
+
+  get isOpen() { return !!this.node; }
+
+  /** Ask for the microphone and start the worklet (no-op if open). Resolves to this. */
+  open() {
+    if (this.node) return Promise.resolve(this);
+    return (this._opening ??= this._open().finally(() => { this._opening = null; }));
+  }
+
+  async _open() {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw new Error("microphone capture needs a secure page (HTTPS or localhost)");
+    }
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+    });
+    try {
+      if (!this.ctx || this.ctx.state === "closed") {
+        this.ctx = new (globalThis.AudioContext || globalThis.webkitAudioContext)(); // native rate
+        this._ownContext = true;
+      }
+      const ctx = this.ctx;
+      if (ctx.state !== "running") ctx.resume().catch(() => {});
+      await loadWorklet(ctx);
+      this.source = ctx.createMediaStreamSource(stream);
+      this.node = new AudioWorkletNode(ctx, "mic-capture", {
+        numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
+        channelCount: 1, channelCountMode: "explicit", channelInterpretation: "speakers",
+        processorOptions: this.options,
+      });
+      this.node.port.onmessage = (e) => this._onMessage(e.data);
+      this.source.connect(this.node);
+      this.node.connect(ctx.destination); // outputs silence; keeps the node pulled everywhere
+      this.stream = stream;
+      for (const track of stream.getAudioTracks()) track.onended = () => this._ended();
+      if (this.handsFree) this.node.port.postMessage({ handsFree: true });
+      return this;
+    } catch (e) {
+      for (const track of stream.getTracks()) track.stop();
+      throw e;
+    }
+  }
+
+  _onMessage(m) {
+    if (m.frame) this.onFrame?.(m.frame);
+    else if (m.level !== undefined) this.onLevel?.(m.level);
+    else if (m.vad) (m.vad === "start" ? this.onSpeechStart : this.onSpeechEnd)?.();
+    else if (this._stops.has(m.stopped)) {
+      this._stops.get(m.stopped)();
+      this._stops.delete(m.stopped);
+    }
+  }
+
+  /** Push-to-talk: capture from now, plus `preRollMs` of what came just before. */
+  start({ preRollMs = 0 } = {}) {
+    this.node?.port.postMessage({ capture: true, preRollMs });
+  }
+
+  /** End the capture; resolves once its last frame has gone to onFrame. */
+  stop() {
+    if (!this.node) return Promise.resolve();
+    const id = ++this._stopId;
+    return new Promise((resolve) => {
+      this._stops.set(id, resolve);
+      this.node.port.postMessage({ capture: false, id });
+    });
+  }
+
+  /** Hands-free: the VAD starts and ends captures by itself. */
+  setHandsFree(on) {
+    this.handsFree = !!on;
+    this.node?.port.postMessage({ handsFree: this.handsFree });
+  }
+
+  /** While the bot speaks, speech must be louder to count (its echo should not barge in). */
+  setEchoGuard(on) { this.node?.port.postMessage({ guard: !!on }); }
+
+  _ended() { this.close(); this.onEnded?.(); }
+
+  /** Release the microphone (a shared AudioContext stays open). */
+  close() {
+    if (this.node) {
+      this.node.port.postMessage({ shutdown: true });
+      this.node.port.onmessage = null;
+      try { this.source.disconnect(); this.node.disconnect(); } catch { /* already */ }
+    }
+    for (const track of this.stream?.getTracks() ?? []) { track.onended = null; track.stop(); }
+    for (const resolve of this._stops.values()) resolve();
+    this._stops.clear();
+    if (this._ownContext) {
+      this.ctx?.close().catch(() => {});
+      this.ctx = null;
+      this._ownContext = false;
+    }
+    this.stream = this.source = this.node = null;
+  }
+}

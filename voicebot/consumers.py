@@ -1,0 +1,237 @@
+"""The voicebot endpoint: typed or spoken turns, answered by the LLM streamed into speech."""
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+
+from streaming import services
+from streaming.consumers import (
+    NUMBER,
+    ActiveStream,
+    ProtocolError,
+    StreamingConsumer,
+    get_field,
+)
+from streaming.engine import COMPLETED, StreamResult
+from streaming.protocols import ProviderError
+from streaming.providers import UnknownProvider, default_alias, get_provider, providers
+
+SAMPLE_RATES = range(8000, 48001)
+
+
+def provider(role: str, alias: str) -> object:
+    """A provider for a turn; configuration problems become ``error`` events."""
+    try:
+        return get_provider(role, alias)
+    except UnknownProvider as exc:
+        raise ProtocolError("unknown_provider", str(exc)) from None
+    except ImproperlyConfigured as exc:
+        raise ProtocolError("provider_unavailable", str(exc)) from None
+
+
+def llm_info(alias: str) -> dict:
+    """How the page presents the conversation's LLM."""
+    label = next((p.label for p in providers("llm", include_hidden=True) if p.alias == alias),
+                 alias)
+    return {"llm": alias, "llm_label": label, "offline": alias == "offline"}
+
+
+class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
+    """``/api/voicebot/streaming``: a conversation, one stream per answer, with barge-in."""
+
+    kind = "voicebot"
+
+    async def connect(self) -> None:
+        """Accept, and announce a new conversation."""
+        await super().connect()
+        self.llm_alias = default_alias("llm")
+        self.preferences: tuple[str | None, str | None] = (None, None)
+        self.capture: bytearray | None = None
+        self.capture_rate = 16000
+        self.turn_task: asyncio.Task | None = None
+        await self.new_conversation()
+
+    async def disconnect(self, code: int) -> None:
+        """Stop transcription and the answer; both leave their records."""
+        self.closed = True
+        await self.interrupt("disconnected")
+
+    async def new_conversation(self) -> None:
+        """Forget the history; the next turn starts a new conversation record."""
+        self.conversation_id = uuid.uuid4()
+        self.history: list[dict] = []
+        self.turns = 0
+        self.last_turn: tuple[uuid.UUID, StreamResult, int, int] | None = None
+        await self.send_event({"type": "conversation",
+                               "conversation_id": str(self.conversation_id),
+                               **llm_info(self.llm_alias)})
+
+    async def interrupt(self, reason: str, played_ms: float | None = None) -> None:
+        """Barge-in: stop a transcription in progress and the running answer."""
+        task = self.turn_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        await self.stop_stream(reason, played_ms=played_ms)
+
+    # --- turns ----------------------------------------------------------------------------
+    async def on_start(self, msg: dict) -> None:
+        """Choose the voice for the next answers; with ``text``, also take a typed turn."""
+        self.preferences = (get_field(msg, "tts", str, required=False),
+                            get_field(msg, "voice", str, required=False))
+        if msg.get("text") is not None:
+            await self.on_user_text(msg)
+
+    async def on_user_text(self, msg: dict) -> None:
+        """A typed turn (barges in on a running answer)."""
+        text = get_field(msg, "text", str).strip()
+        if not text:
+            raise ProtocolError("empty_text", "the message is empty")
+        self.check_text_length(len(text))
+        tts, voice = self.turn_preferences(msg)
+        await self.interrupt("barge_in")
+        await self.begin_turn(text, tts=tts, voice=voice)
+
+    async def on_audio_start(self, msg: dict) -> None:
+        """A spoken turn begins: PCM frames follow (barges in on a running answer)."""
+        rate = get_field(msg, "sample_rate", int)
+        if rate not in SAMPLE_RATES:
+            raise ProtocolError("bad_field", "'sample_rate' must be 8000 to 48000 Hz")
+        self.preferences = self.turn_preferences(msg)
+        await self.interrupt("barge_in")
+        self.capture = bytearray()
+        self.capture_rate = rate
+
+    async def receive_audio(self, data: bytes) -> None:
+        """Microphone PCM between ``audio_start`` and ``audio_end``."""
+        if self.capture is None:
+            raise ProtocolError("unexpected_binary", 'send {"type": "audio_start"} before audio')
+        limit_s = settings.VOICEBOT["MAX_AUDIO_SECONDS"]
+        if len(self.capture) + len(data) > limit_s * self.capture_rate * 2:
+            self.capture = None
+            raise ProtocolError("audio_too_long",
+                                f"a spoken turn may last {limit_s} s at most; it was dropped")
+        self.capture += data
+
+    async def on_audio_end(self, msg: dict) -> None:
+        """The spoken turn is complete: transcribe it and answer, in a task of its own."""
+        if self.capture is None:
+            raise ProtocolError("no_audio", 'send {"type": "audio_start"} and audio first')
+        pcm, self.capture = bytes(self.capture[: len(self.capture) // 2 * 2]), None
+        min_ms = settings.VOICEBOT["MIN_AUDIO_MS"]
+        if len(pcm) < min_ms * self.capture_rate * 2 // 1000:
+            raise ProtocolError("audio_too_short", f"a spoken turn needs {min_ms} ms of audio")
+        stt_alias = default_alias("stt")
+        stt = provider("stt", stt_alias)
+        self.turn_task = asyncio.create_task(
+            self.spoken_turn(stt, stt_alias, pcm, self.capture_rate), name="stream-stt")
+
+    async def spoken_turn(self, stt: object, stt_alias: str, pcm: bytes, rate: int) -> None:
+        """Transcribe, tell the client what was heard, and answer it."""
+        started = time.monotonic()
+        try:
+            text = (await stt.transcribe(pcm, sample_rate=rate)).strip()
+        except ProviderError as exc:
+            await self.send_error("provider_error", str(exc))
+            return
+        stt_ms = round((time.monotonic() - started) * 1000, 3)
+        await self.send_event({"type": "transcript", "text": text, "stt_ms": stt_ms})
+        if not text:
+            await self.send_error("no_speech", "no speech was recognized; please try again")
+            return
+        tts, voice = self.preferences
+        try:
+            await self.begin_turn(text, tts=tts, voice=voice, stt_alias=stt_alias, stt_ms=stt_ms)
+        except ProtocolError as err:
+            await self.send_error(err.code, str(err))
+
+    def turn_preferences(self, msg: dict) -> tuple[str | None, str | None]:
+        """The TTS provider and voice of a turn: the message's, else the last chosen."""
+        tts = get_field(msg, "tts", str, required=False)
+        voice = get_field(msg, "voice", str, required=False)
+        return (tts or self.preferences[0], voice or (None if tts else self.preferences[1]))
+
+    async def begin_turn(self, user_text: str, *, tts: str | None, voice: str | None,
+                         stt_alias: str = "", stt_ms: float | None = None) -> None:
+        """Add the user's words to the history and stream the LLM's answer into speech."""
+        llm = provider("llm", self.llm_alias)
+        self.resolve_tts(tts, voice)  # refuse a bad provider or voice before touching history
+        self.history.append({"role": "user", "content": user_text})
+        self.turns += 1
+        await self.save_conversation()
+        prompt = settings.VOICEBOT["SYSTEM_PROMPT"]
+        recent = self.history[-settings.VOICEBOT["MAX_HISTORY_MESSAGES"]:]
+        messages = [{"role": "system", "content": prompt}, *recent] if prompt else recent
+        await self.start_stream(
+            llm.stream(messages), tts_alias=tts, voice=voice, echo_type="llm",
+            announce={"llm": self.llm_alias},
+            session_fields={"conversation_id": self.conversation_id, "turn": self.turns,
+                            "llm_provider": self.llm_alias, "stt_provider": stt_alias,
+                            "stt_ms": stt_ms, "user_text": user_text},
+        )
+
+    async def save_conversation(self) -> None:
+        """Store the history the LLM will see."""
+        await services.save_conversation(
+            self.conversation_id, llm_provider=self.llm_alias,
+            system_prompt=settings.VOICEBOT["SYSTEM_PROMPT"], history=self.history,
+            turns=self.turns)
+
+    # --- answers and barge-in -------------------------------------------------------------
+    def heard(self, stream: ActiveStream, result: StreamResult) -> str:
+        """The answer as far as the listener heard it."""
+        if result.status == COMPLETED:
+            return result.input_text.strip()
+        played = stream.played_ms if stream.played_ms is not None else stream.engine.audio_sent_ms
+        return result.heard_text(played, stream.engine.sample_rate)
+
+    def session_extra(self, stream: ActiveStream, result: StreamResult) -> dict:
+        """Voicebot sessions also store the heard part of the answer."""
+        return {"heard_text": self.heard(stream, result)}
+
+    async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
+        """Keep the heard answer in the history; tell the client if it was cut."""
+        heard = self.heard(stream, result)
+        if heard:
+            self.history.append({"role": "assistant", "content": heard})
+            self.last_turn = (stream.session_id, result, stream.engine.sample_rate,
+                              len(self.history) - 1)
+        else:
+            self.last_turn = None
+        await self.save_conversation()
+        if result.status != COMPLETED:
+            await self.send_event({"type": "truncated", "heard_text": heard}, stream.session_id)
+
+    async def on_cancel(self, msg: dict) -> None:
+        """Stop now; after an answer's end, cut its history to what was played."""
+        played_ms = get_field(msg, "played_ms", NUMBER, required=False)
+        if self.stream is not None or (self.turn_task and not self.turn_task.done()):
+            await self.interrupt("client", played_ms=played_ms)
+        elif played_ms is not None and self.last_turn is not None:
+            await self.truncate_last_answer(played_ms)
+
+    async def truncate_last_answer(self, played_ms: float) -> None:
+        """The listener stopped the last answer's playback after the stream ended."""
+        session_id, result, sample_rate, index = self.last_turn
+        self.last_turn = None
+        if played_ms >= result.metrics["audio_ms"]:  # it was heard to the end
+            return
+        heard = result.heard_text(played_ms, sample_rate)
+        if heard:
+            self.history[index]["content"] = heard
+        else:
+            del self.history[index]
+        await self.save_conversation()
+        await services.record_heard(session_id, heard, played_ms)
+        await self.send_event({"type": "truncated", "heard_text": heard}, session_id)
+
+    async def on_reset(self, msg: dict) -> None:
+        """Start a new conversation."""
+        await self.interrupt("reset")
+        self.capture = None
+        await self.new_conversation()

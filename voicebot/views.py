@@ -1,0 +1,23 @@
+"""The voicebot page."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from streaming.providers import default_alias
+from tts.views import tts_choices
+from voicebot.consumers import llm_info
+
+
+def voicebot_page(request: HttpRequest) -> HttpResponse:
+    """Speak or type; the answer streams into speech."""
+    info = llm_info(default_alias("llm"))
+    return render(request, "voicebot.html", {
+        "tts_providers": tts_choices(),
+        "default_tts": default_alias("tts"),
+        "llm": {"alias": info["llm"], "label": info["llm_label"], "offline": info["offline"]},
+        "ws_path": "/api/voicebot/streaming",
+        "max_text_chars": settings.STREAMING["MAX_TEXT_CHARS"],
+        "max_audio_seconds": settings.VOICEBOT["MAX_AUDIO_SECONDS"],
+    })
