@@ -61,6 +61,7 @@ class ActiveStream:
     end_reason: str = ""
     played_ms: float | None = None
     session_fields: dict = field(default_factory=dict)
+    audio: bytearray | None = None  # what was sent, when storing audio is on
 
 
 def engine_config() -> EngineConfig:
@@ -71,6 +72,7 @@ def engine_config() -> EngineConfig:
         frame_ms=conf["FRAME_MS"],
         max_lead_ms=conf["MAX_LEAD_MS"],
         progress_interval_ms=conf["PROGRESS_INTERVAL_MS"],
+        sequential=conf.get("SEQUENTIAL", False),
     )
 
 
@@ -172,10 +174,13 @@ class StreamingConsumer:
         event = {"type": "error", "code": code, "message": message, "fatal": fatal}
         await self.send_event(event, session_id)
 
-    def emitter(self, session_id: uuid.UUID) -> Callable[[Event], object]:
+    def emitter(self, session_id: uuid.UUID, audio: bytearray | None
+                ) -> Callable[[Event], object]:
         """The engine's output for one stream: JSON events and binary audio frames."""
 
         async def emit(event: Event) -> None:
+            if isinstance(event, bytes) and audio is not None:
+                audio.extend(event)
             if self.closed:
                 return
             if isinstance(event, bytes):
@@ -217,11 +222,12 @@ class StreamingConsumer:
         tts, alias, voice = self.resolve_tts(tts_alias, voice)
         await self.stop_stream("superseded")
         session_id = uuid.uuid4()
-        engine = StreamEngine(tts, self.emitter(session_id), voice=voice,
+        audio = bytearray() if settings.STREAMING["STORE_AUDIO"] else None
+        engine = StreamEngine(tts, self.emitter(session_id, audio), voice=voice,
                               config=engine_config(), speakable=SpeakableFilter(),
                               echo_type=echo_type)
         stream = ActiveStream(session_id, engine, alias, voice, text_input,
-                              session_fields=session_fields or {})
+                              session_fields=session_fields or {}, audio=audio)
         self.stream = stream
         self.session_ids = [*self.session_ids[-KEEP_SESSION_IDS + 1:], session_id]
         await self.send_event({
@@ -268,6 +274,7 @@ class StreamingConsumer:
             await services.finish_session(
                 stream.session_id, result, sample_rate=stream.engine.sample_rate,
                 end_reason=stream.end_reason, extra=extra | self.session_extra(stream, result),
+                audio=stream.audio,
             )
         except Exception:
             logger.exception("could not save session %s", stream.session_id)

@@ -30,6 +30,7 @@ class EngineConfig:
     max_lead_ms: float = 2000.0
     progress_interval_ms: float = 100.0
     first_min_words: int = 4
+    sequential: bool = False  # the naive design (benchmarks): synthesize after all text is in
 
 
 @dataclass
@@ -313,6 +314,7 @@ class StreamEngine:
 
     async def _produce(self, deltas: AsyncIterable[str], queue: asyncio.Queue) -> None:
         progress = self._progress
+        held: list[str] = []
         async for delta in deltas:
             if not delta:
                 continue
@@ -322,13 +324,20 @@ class StreamEngine:
             progress.text_chars += len(delta)
             if self._echo_type:
                 await self._emit({"type": self._echo_type, "delta": delta})
-            for text in self._segmenter.feed(delta):
-                await self._enqueue(text, queue)
+            held.extend(self._segmenter.feed(delta))
+            if not self.config.sequential:
+                await self._enqueue_all(held, queue)
         self.timeline.mark("text_done")
         progress.text_done = True
-        for text in self._segmenter.flush():
-            await self._enqueue(text, queue)
+        held.extend(self._segmenter.flush())
+        await self._enqueue_all(held, queue)
         await queue.put(None)
+
+    async def _enqueue_all(self, texts: list[str], queue: asyncio.Queue) -> None:
+        """Hand the cut segments to the synthesizer, in order, and forget them."""
+        for text in texts:
+            await self._enqueue(text, queue)
+        texts.clear()
 
     async def _enqueue(self, text: str, queue: asyncio.Queue) -> None:
         spoken = self._speakable(text) if self._speakable else text

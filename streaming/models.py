@@ -59,6 +59,12 @@ class StreamSession(models.Model):
     user_text = models.TextField(blank=True, help_text="The user's turn (typed or heard).")
     heard_text = models.TextField(blank=True,
                                   help_text="The answer as far as the listener heard it.")
+    fallbacks = models.JSONField(default=list, blank=True,
+                                 help_text="TTS provider switches during the stream.")
+    audio = models.FileField(upload_to="sessions/%Y/%m/%d/", blank=True,
+                             help_text="The audio sent, as WAV (when storing audio is on).")
+    replay_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                  related_name="replays")
 
     class Meta:
         ordering = ["-created_at"]

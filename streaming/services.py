@@ -6,9 +6,11 @@ import uuid
 from collections.abc import Mapping
 
 from channels.db import database_sync_to_async
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from streaming.audio import pcm_to_wav
 from streaming.engine import StreamResult, segment_rows
 from streaming.models import SegmentRecord, StreamSession
 
@@ -30,8 +32,9 @@ def create_session(session_id: uuid.UUID, **fields: object) -> None:
 
 @database_sync_to_async
 def finish_session(session_id: uuid.UUID, result: StreamResult, *, sample_rate: int,
-                   end_reason: str = "", extra: Mapping[str, object] | None = None) -> None:
-    """Store a finished stream's outcome, metrics, timeline and segments."""
+                   end_reason: str = "", extra: Mapping[str, object] | None = None,
+                   audio: bytes | bytearray | None = None) -> None:
+    """Store a finished stream's outcome, metrics, timeline, segments and audio."""
     metrics = result.metrics
     fields: dict[str, object] = {name: metrics[name] for name in METRIC_FIELDS if name in metrics}
     fields.update(
@@ -55,6 +58,16 @@ def finish_session(session_id: uuid.UUID, result: StreamResult, *, sample_rate: 
             SegmentRecord(session_id=session_id, **row)
             for row in segment_rows(result, sample_rate)
         )
+    if audio:
+        store_audio(session_id, bytes(audio), sample_rate)
+
+
+def store_audio(session_id: uuid.UUID, pcm: bytes, sample_rate: int) -> None:
+    """Save a session's audio as a WAV file in the default storage."""
+    session = StreamSession.objects.get(id=session_id)
+    session.audio.save(f"{session_id}.wav", ContentFile(pcm_to_wav(pcm, sample_rate)),
+                       save=False)
+    StreamSession.objects.filter(id=session_id).update(audio=session.audio.name)
 
 
 def clean_client_metrics(data: Mapping[str, object]) -> dict[str, object]:

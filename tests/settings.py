@@ -1,5 +1,7 @@
 """Test settings: the real settings (so DATABASE_URL / REDIS_URL apply) plus test-only keys."""
 import os
+import tempfile
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 
@@ -34,3 +36,6 @@ STREAMING_PROVIDERS["llm"]["failing"] = {  # noqa: F405
     "HIDDEN": True,
     "OPTIONS": {"first_token_ms": 5, "tokens_per_s": 100, "fail_after_tokens": 25},
 }
+
+# Stored audio goes to a throwaway folder.
+MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="voicebot-media-"))

@@ -229,3 +229,15 @@ def test_framer_keeps_whole_samples_across_odd_chunks() -> None:
     assert all(len(f) % 2 == 0 for f in frames)
     framer.reset()
     assert framer.split(b"\x0a\x0b") == [b"\x0a\x0b"]
+
+
+async def test_sequential_mode_waits_for_all_text_before_synthesis() -> None:
+    recorder = Recorder()
+    llm = SimulatedLLM(first_token_ms=1, tokens_per_s=300, reply=REPLY)
+    engine = StreamEngine(fast_tts(), recorder.emit, config=EngineConfig(sequential=True))
+
+    result = await engine.run(marked(llm.stream([]), recorder))
+
+    assert result.status == COMPLETED
+    assert recorder.index("input_end") < recorder.index("segment")
+    assert result.metrics["overlap_ms"] < 0

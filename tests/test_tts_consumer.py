@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import wave
 
 import pytest
 from channels.db import database_sync_to_async
@@ -233,3 +234,16 @@ async def test_client_metrics_are_stored_on_the_session(ws_client) -> None:
     record = await stored(done["session_id"])
     assert record.playback_start_ms == 87.5 and record.underruns == 1
     assert record.client_metrics["browser"] == "test"
+
+
+async def test_stored_audio_is_the_audio_that_was_sent(ws_client, settings) -> None:
+    settings.STREAMING = {**settings.STREAMING, "STORE_AUDIO": True}
+    client = await ws_client()
+    await client.send(type="start", text="Keep this audio. Thank you.", tts="simulated")
+
+    done = await client.receive_until("done")
+
+    record = await stored(done["session_id"])
+    with record.audio.open("rb") as handle, wave.open(handle) as wav:
+        assert wav.getframerate() == 24000 and wav.getnchannels() == 1
+        assert wav.readframes(wav.getnframes()) == bytes(client.audio)

@@ -179,7 +179,12 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
             "BACKEND": "streaming.simulated.SimulatedTTS",
             "LABEL": "Simulated (tests and benchmarks)",
             "HIDDEN": True,
-            "OPTIONS": {},
+            "OPTIONS": {
+                "first_byte_ms": env_float("SIMULATED_TTS_FIRST_BYTE_MS", 150.0),
+                "realtime_factor": env_float("SIMULATED_TTS_REALTIME_FACTOR", 5.0),
+                "frame_ms": env_int("SIMULATED_TTS_FRAME_MS", 100),
+                "sample_rate": env_int("SIMULATED_TTS_SAMPLE_RATE", 24000),
+            },
         },
     },
     "llm": {
@@ -203,7 +208,11 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
             "BACKEND": "streaming.simulated.SimulatedLLM",
             "LABEL": "Simulated (tests and benchmarks)",
             "HIDDEN": True,
-            "OPTIONS": {},
+            "OPTIONS": {
+                "first_token_ms": env_float("SIMULATED_LLM_FIRST_TOKEN_MS", 300.0),
+                "tokens_per_s": env_float("SIMULATED_LLM_TOKENS_PER_S", 40.0),
+                "words": env_int("SIMULATED_LLM_WORDS", 80),
+            },
         },
     },
     "stt": {
@@ -241,6 +250,10 @@ STREAMING = {
     "MAX_LEAD_MS": env_int("STREAMING_MAX_LEAD_MS", 2000),
     # Minimum interval between `progress` events (ms).
     "PROGRESS_INTERVAL_MS": env_int("STREAMING_PROGRESS_INTERVAL_MS", 100),
+    # Keep each session's audio as a WAV file (Django storage); on by default with DEBUG.
+    "STORE_AUDIO": env_bool("STREAMING_STORE_AUDIO", DEBUG),
+    # The naive design, for benchmarks only: no synthesis until the whole text is in.
+    "SEQUENTIAL": env_bool("STREAMING_SEQUENTIAL"),
 }
 
 VOICEBOT = {
