@@ -27,6 +27,7 @@ from streaming.engine import (
     StreamResult,
     TextInput,
 )
+from streaming.monitor import STREAMS_GROUP, SessionPublisher
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, default_alias, get_provider
 from streaming.speakable import SpeakableFilter
@@ -62,6 +63,7 @@ class ActiveStream:
     played_ms: float | None = None
     session_fields: dict = field(default_factory=dict)
     audio: bytearray | None = None  # what was sent, when storing audio is on
+    publisher: SessionPublisher | None = None
 
 
 def engine_config() -> EngineConfig:
@@ -103,6 +105,7 @@ class StreamingConsumer:
         self.stream = None
         self.closed = False
         self.session_ids: list[uuid.UUID] = []
+        await self.channel_layer.group_add(STREAMS_GROUP, self.channel_name)
         await self.accept()
         self.warm_up_default_tts()
 
@@ -120,6 +123,12 @@ class StreamingConsumer:
         """The client is gone: stop the stream (its record is still saved)."""
         self.closed = True
         await self.stop_stream("disconnected")
+        await self.channel_layer.group_discard(STREAMS_GROUP, self.channel_name)
+
+    async def stream_stop(self, message: dict) -> None:
+        """A monitor asked to stop a session: stop it if it runs here."""
+        if self.stream is not None and str(self.stream.session_id) == message["session_id"]:
+            await self.stop_stream("monitor")
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Decode, validate and dispatch one client frame; errors become ``error`` events."""
@@ -174,19 +183,20 @@ class StreamingConsumer:
         event = {"type": "error", "code": code, "message": message, "fatal": fatal}
         await self.send_event(event, session_id)
 
-    def emitter(self, session_id: uuid.UUID, audio: bytearray | None
-                ) -> Callable[[Event], object]:
+    def emitter(self, session_id: uuid.UUID, audio: bytearray | None,
+                publisher: SessionPublisher) -> Callable[[Event], object]:
         """The engine's output for one stream: JSON events and binary audio frames."""
 
         async def emit(event: Event) -> None:
-            if isinstance(event, bytes) and audio is not None:
-                audio.extend(event)
-            if self.closed:
-                return
             if isinstance(event, bytes):
-                await self.send(bytes_data=event)
-            else:
-                await self.send_event(event, session_id)
+                if audio is not None:
+                    audio.extend(event)
+                if not self.closed:
+                    await self.send(bytes_data=event)
+                return
+            if event["type"] == "progress":
+                publisher.progress(event)
+            await self.send_event(event, session_id)
 
         return emit
 
@@ -223,11 +233,16 @@ class StreamingConsumer:
         await self.stop_stream("superseded")
         session_id = uuid.uuid4()
         audio = bytearray() if settings.STREAMING["STORE_AUDIO"] else None
-        engine = StreamEngine(tts, self.emitter(session_id, audio), voice=voice,
+        publisher = SessionPublisher(self.channel_layer, session_id, {
+            "kind": self.kind, "tts": alias, "voice": voice,
+            "llm": (session_fields or {}).get("llm_provider", ""),
+        })
+        engine = StreamEngine(tts, self.emitter(session_id, audio, publisher), voice=voice,
                               config=engine_config(), speakable=SpeakableFilter(),
                               echo_type=echo_type)
         stream = ActiveStream(session_id, engine, alias, voice, text_input,
-                              session_fields=session_fields or {}, audio=audio)
+                              session_fields=session_fields or {}, audio=audio,
+                              publisher=publisher)
         self.stream = stream
         self.session_ids = [*self.session_ids[-KEEP_SESSION_IDS + 1:], session_id]
         await self.send_event({
@@ -240,6 +255,7 @@ class StreamingConsumer:
         ))
         stream.task = asyncio.create_task(self.run_stream(stream, deltas),
                                           name=f"stream-{session_id}")
+        publisher.started()
         return stream
 
     async def run_stream(self, stream: ActiveStream, deltas: AsyncIterable[str]) -> None:
@@ -256,6 +272,7 @@ class StreamingConsumer:
                 await self.send_error(result.error_code, result.error, session_id=sid)
             await self.send_event({"type": "metrics", **result.metrics}, sid)
             await self.save_stream(stream, result)
+            stream.publisher.ended(result.status, result.metrics)
             await self.send_event({"type": "done", "status": result.status}, sid)
             await self.stream_finished(stream, result)
         finally:

@@ -320,6 +320,7 @@ class StreamEngine:
                 continue
             if not self._input:
                 self.timeline.mark("text_first")
+            self.timeline.mark("text_delta", chars=len(delta))  # for replays at recorded pace
             self._input.append(delta)
             progress.text_chars += len(delta)
             if self._echo_type:

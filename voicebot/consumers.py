@@ -60,6 +60,7 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         """Stop transcription and the answer; both leave their records."""
         self.closed = True
         await self.interrupt("disconnected")
+        await super().disconnect(code)
 
     async def new_conversation(self) -> None:
         """Forget the history; the next turn starts a new conversation record."""

@@ -3,9 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
 
+from streaming.monitor import live_monitor
+
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="index"),
     path("tts/", include("tts.urls")),
     path("voicebot/", include("voicebot.urls")),
+    path("admin/live/", live_monitor, name="live-monitor"),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,154 @@
+"""Live monitor across server processes, over the channel layer.
+
+Stream consumers publish their sessions' start, progress and end to the ``MONITOR_GROUP``
+and listen on the ``STREAMS_GROUP`` for stop requests. The staff-only ``MonitorConsumer``
+relays the events to the admin's live page and sends stops, which reach the consumer
+running the session wherever it runs (with channels-redis, on any process).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from datetime import timedelta
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import BaseChannelLayer
+from django.contrib.admin.views.decorators import staff_member_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+
+from streaming.models import StreamSession
+
+logger = logging.getLogger(__name__)
+
+MONITOR_GROUP = "streaming.monitor"
+STREAMS_GROUP = "streaming.streams"
+PROGRESS_INTERVAL_S = 1.0
+SERVER = f"{socket.gethostname()}:{os.getpid()}"
+_pending: set[asyncio.Task] = set()
+
+
+class SessionPublisher:
+    """Publishes one stream's life to the monitors, never delaying the stream itself."""
+
+    def __init__(self, layer: BaseChannelLayer | None, session_id: uuid.UUID, info: dict) -> None:
+        self.layer = layer
+        self.session_id = str(session_id)
+        self.info = info
+        self._last_progress = 0.0
+
+    def publish(self, event_type: str, **data: object) -> None:
+        """Send an event to the monitor group in the background."""
+        if self.layer is None:
+            return
+        event = {"type": event_type, "session_id": self.session_id, "server": SERVER, **data}
+        task = asyncio.create_task(self._send(event))
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
+    def started(self) -> None:
+        """The stream has been announced."""
+        self.publish("start", **self.info)
+
+    def progress(self, event: dict) -> None:
+        """A progress event of the stream (forwarded at most once a second)."""
+        now = time.monotonic()
+        if now - self._last_progress >= PROGRESS_INTERVAL_S:
+            self._last_progress = now
+            self.publish("progress", audio_ms=event.get("audio_ms"),
+                         text_chars=event.get("text_chars"),
+                         tts_percent=event.get("tts_percent"))
+
+    def ended(self, status: str, metrics: dict) -> None:
+        """The stream has ended and its record is saved."""
+        self.publish("end", status=status, ttfa_ms=metrics.get("ttfa_ms"),
+                     total_ms=metrics.get("total_ms"))
+
+    async def _send(self, event: dict) -> None:
+        try:
+            await self.layer.group_send(MONITOR_GROUP, {"type": "monitor.event", "event": event})
+        except Exception:  # the monitor is best effort: a stream never fails because of it
+            logger.warning("could not publish %s of session %s", event["type"], self.session_id,
+                           exc_info=True)
+
+
+async def request_stop(layer: BaseChannelLayer, session_id: str) -> None:
+    """Ask whichever consumer runs ``session_id`` to stop it."""
+    await layer.group_send(STREAMS_GROUP, {"type": "stream.stop", "session_id": session_id})
+
+
+@database_sync_to_async
+def live_sessions() -> list[dict]:
+    """Sessions recorded as running in the last hours (all processes share the database)."""
+    since = timezone.now() - timedelta(hours=6)
+    rows = (StreamSession.objects.filter(status=StreamSession.Status.RUNNING, created_at__gte=since)
+            .order_by("-created_at")
+            .values("id", "kind", "tts_provider", "voice", "llm_provider", "created_at")[:200])
+    return [{**row, "id": str(row["id"]), "created_at": row["created_at"].isoformat()}
+            for row in rows]
+
+
+class MonitorConsumer(AsyncJsonWebsocketConsumer):
+    """``/api/monitor/ws``: live sessions of every process, for staff; can stop one."""
+
+    async def connect(self) -> None:
+        """Staff only; starts with the sessions running now."""
+        user = self.scope.get("user")
+        if user is None or not (user.is_active and user.is_staff):
+            await self.close(code=4403)
+            return
+        await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
+        await self.accept()
+        await self.send_json({"type": "snapshot", "server": SERVER,
+                              "sessions": await live_sessions()})
+
+    async def disconnect(self, code: int) -> None:
+        """Stop listening."""
+        await self.channel_layer.group_discard(MONITOR_GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None
+                      ) -> None:
+        """JSON commands only."""
+        if text_data is None:
+            await self.send_json({"type": "error", "message": "binary frames are not accepted"})
+            return
+        await super().receive(text_data=text_data)
+
+    async def receive_json(self, content: object, **kwargs: object) -> None:
+        """``{"type": "stop", "session_id"}`` stops a live session."""
+        if not isinstance(content, dict) or content.get("type") != "stop":
+            await self.send_json({"type": "error", "message": 'expected {"type": "stop", ...}'})
+            return
+        try:
+            session_id = str(uuid.UUID(str(content.get("session_id"))))
+        except ValueError:
+            await self.send_json({"type": "error", "message": "session_id is not a session id"})
+            return
+        await request_stop(self.channel_layer, session_id)
+        await self.send_json({"type": "stop_sent", "session_id": session_id})
+
+    async def decode_json(self, text_data: str) -> object:
+        """Malformed JSON becomes an error reply, not a crash."""
+        try:
+            return await super().decode_json(text_data)
+        except ValueError:
+            return None
+
+    async def monitor_event(self, message: dict) -> None:
+        """Relay a stream's event to the page."""
+        await self.send_json(message["event"])
+
+
+@staff_member_required
+def live_monitor(request: HttpRequest) -> HttpResponse:
+    """The admin page listing live sessions of every server process."""
+    return render(request, "admin/live_monitor.html", {
+        "title": "Live sessions", "site_header": "Voicebot administration",
+        "has_permission": True,
+    })

@@ -1,0 +1,160 @@
+"""The live monitor: staff only, sees sessions start and end, stops one anywhere."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
+from django.test import Client
+
+from streaming.models import StreamSession
+from streaming.monitor import MonitorConsumer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+LONG_TEXT = "This sentence keeps the stream busy for a while. " * 40
+
+
+@database_sync_to_async
+def staff_user() -> User:
+    return User.objects.create_user("staff", password="pw", is_staff=True)
+
+
+@database_sync_to_async
+def stored(session_id: str) -> StreamSession:
+    return StreamSession.objects.get(id=session_id)
+
+
+async def monitor_for(user: object) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/api/monitor/ws")
+    communicator.scope["user"] = user
+    return communicator
+
+
+async def receive_type(communicator: WebsocketCommunicator, kind: str, session_id: str) -> dict:
+    while True:
+        event = await communicator.receive_json_from(timeout=10)
+        if event["type"] == kind and event.get("session_id") == session_id:
+            return event
+
+
+async def test_anonymous_users_are_refused() -> None:
+    monitor = await monitor_for(AnonymousUser())
+    connected, code = await monitor.connect()
+    assert not connected and code == 4403
+
+
+async def test_monitor_sees_a_session_and_stops_it(ws_client) -> None:
+    monitor = await monitor_for(await staff_user())
+    connected, _ = await monitor.connect()
+    assert connected
+    assert (await monitor.receive_json_from())["type"] == "snapshot"
+    client = await ws_client()
+    await client.send(type="start", text=LONG_TEXT, tts="simulated")
+    session = await client.receive_until("session")
+    sid = session["session_id"]
+
+    start = await receive_type(monitor, "start", sid)
+    await monitor.send_json_to({"type": "stop", "session_id": sid})
+    done = await client.receive_until("done")
+    end = await receive_type(monitor, "end", sid)
+
+    assert start["kind"] == "tts" and start["tts"] == "simulated"
+    assert done["status"] == "cancelled" and end["status"] == "cancelled"
+    assert (await stored(sid)).end_reason == "monitor"
+    await monitor.send_to(text_data="{oops")
+    assert (await monitor.receive_json_from())["type"] == "error"
+    await monitor.disconnect()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_daphne(port: int, env: dict[str, str]) -> subprocess.Popen:
+    daphne = Path(sys.executable).with_name("daphne")
+    return subprocess.Popen(
+        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "voicebot_site.asgi:application"],
+        env=env, cwd=Path(__file__).resolve().parent.parent,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+async def wait_for_port(port: int) -> None:
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no server on port {port}")
+
+
+@pytest.mark.skipif(not (os.environ.get("REDIS_URL") and os.environ.get("DATABASE_URL")),
+                    reason="needs REDIS_URL and DATABASE_URL (two processes share them)")
+async def test_two_processes_a_monitor_on_one_stops_a_session_on_the_other() -> None:
+    import websockets
+
+    await staff_user()
+    login = Client()
+    assert await database_sync_to_async(login.login)(username="staff", password="pw")
+    cookie = f"sessionid={login.cookies['sessionid'].value}"
+    db = connection.settings_dict
+    auth = f"{db['USER']}:{db['PASSWORD']}" if db["PASSWORD"] else db["USER"]
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+           "DATABASE_URL": f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+           "SIMULATED_TTS_REALTIME_FACTOR": "1"}
+    ports = free_port(), free_port()
+    servers = [start_daphne(port, env) for port in ports]
+    origin = {"Origin": "http://localhost"}
+    try:
+        for port in ports:
+            await wait_for_port(port)
+        async with (
+            websockets.connect(f"ws://localhost:{ports[1]}/api/monitor/ws",
+                               additional_headers={"Cookie": cookie, **origin}) as monitor,
+            websockets.connect(f"ws://localhost:{ports[0]}/api/tts/ws",
+                               additional_headers=origin) as speaker,
+        ):
+            snapshot = json.loads(await monitor.recv())
+            assert snapshot["type"] == "snapshot"
+            await speaker.send(json.dumps({"type": "start", "text": LONG_TEXT,
+                                           "tts": "simulated"}))
+            session = json.loads(await speaker.recv())
+            sid = session["session_id"]
+            start = await next_event(monitor, "start", sid)
+            await monitor.send(json.dumps({"type": "stop", "session_id": sid}))
+            done = await next_event(speaker, "done", sid)
+            end = await next_event(monitor, "end", sid)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=10)
+
+    assert start["server"] == end["server"] != snapshot["server"]  # seen from another process
+    assert done["status"] == "cancelled" and end["status"] == "cancelled"
+    record = await stored(sid)
+    assert record.status == "cancelled" and record.end_reason == "monitor"
+
+
+async def next_event(socket_: object, kind: str, session_id: str) -> dict:
+    """The next JSON event of a type for a session (binary audio frames are skipped)."""
+    async with asyncio.timeout(30):
+        while True:
+            frame = await socket_.recv()
+            if isinstance(frame, bytes):
+                continue
+            event = json.loads(frame)
+            if event["type"] == kind and event.get("session_id") == session_id:
+                return event
