@@ -27,6 +27,7 @@ from streaming.engine import (
     StreamResult,
     TextInput,
 )
+from streaming.fallback import FallbackTTS, Timeouts
 from streaming.monitor import STREAMS_GROUP, SessionPublisher
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, default_alias, get_provider
@@ -216,6 +217,24 @@ class StreamingConsumer:
                                 f"{alias} has no voice {voice!r} (voices: {', '.join(voices)})")
         return tts, alias, voice or (voices[0] if voices else None)
 
+    def speaker(self, tts: TTS, alias: str, session_id: uuid.UUID) -> FallbackTTS:
+        """The requested TTS with its fallbacks (``STREAMING['TTS_FALLBACK']``) and timeouts."""
+        chain = [(alias, tts)]
+        for other in settings.STREAMING["TTS_FALLBACK"]:
+            if other in (name for name, _ in chain):
+                continue
+            try:
+                chain.append((other, get_provider("tts", other)))
+            except (UnknownProvider, ImproperlyConfigured) as exc:
+                logger.warning("TTS fallback %r is not usable: %s", other, exc)
+        timeouts = Timeouts(first_byte=settings.STREAMING["TTS_FIRST_BYTE_TIMEOUT_S"],
+                            between_chunks=settings.STREAMING["TTS_CHUNK_TIMEOUT_S"])
+
+        async def announce_switch(switch: dict) -> None:
+            await self.send_event({"type": "provider_switch", **switch}, session_id)
+
+        return FallbackTTS(chain, timeouts=timeouts, on_switch=announce_switch)
+
     def check_text_length(self, chars: int) -> None:
         """Refuse input text over ``STREAMING['MAX_TEXT_CHARS']``."""
         limit = settings.STREAMING["MAX_TEXT_CHARS"]
@@ -237,7 +256,8 @@ class StreamingConsumer:
             "kind": self.kind, "tts": alias, "voice": voice,
             "llm": (session_fields or {}).get("llm_provider", ""),
         })
-        engine = StreamEngine(tts, self.emitter(session_id, audio, publisher), voice=voice,
+        engine = StreamEngine(self.speaker(tts, alias, session_id),
+                              self.emitter(session_id, audio, publisher), voice=voice,
                               config=engine_config(), speakable=SpeakableFilter(),
                               echo_type=echo_type)
         stream = ActiveStream(session_id, engine, alias, voice, text_input,
@@ -287,6 +307,8 @@ class StreamingConsumer:
             except Exception:
                 logger.exception("could not insert session %s at its start", stream.session_id)
         extra = {"played_ms": stream.played_ms} if stream.played_ms is not None else {}
+        if stream.engine.tts.switches:
+            extra["fallbacks"] = stream.engine.tts.switches
         try:
             await services.finish_session(
                 stream.session_id, result, sample_rate=stream.engine.sample_rate,

@@ -39,3 +39,6 @@ STREAMING_PROVIDERS["llm"]["failing"] = {  # noqa: F405
 
 # Stored audio goes to a throwaway folder.
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="voicebot-media-"))
+
+# No fallback unless a test asks for one: failure paths must be seen as failures.
+STREAMING = {**STREAMING, "TTS_FALLBACK": []}  # noqa: F405

@@ -250,6 +250,11 @@ STREAMING = {
     "MAX_LEAD_MS": env_int("STREAMING_MAX_LEAD_MS", 2000),
     # Minimum interval between `progress` events (ms).
     "PROGRESS_INTERVAL_MS": env_int("STREAMING_PROGRESS_INTERVAL_MS", 100),
+    # TTS providers tried, in order, when the requested one fails (e.g. google -> piper).
+    "TTS_FALLBACK": env_list("TTS_FALLBACK", ["piper"]),
+    # Seconds a TTS provider may take to its first audio byte, and between two chunks.
+    "TTS_FIRST_BYTE_TIMEOUT_S": env_float("TTS_FIRST_BYTE_TIMEOUT_S", 10.0),
+    "TTS_CHUNK_TIMEOUT_S": env_float("TTS_CHUNK_TIMEOUT_S", 10.0),
     # Keep each session's audio as a WAV file (Django storage); on by default with DEBUG.
     "STORE_AUDIO": env_bool("STREAMING_STORE_AUDIO", DEBUG),
     # The naive design, for benchmarks only: no synthesis until the whole text is in.
