@@ -30,7 +30,13 @@ from streaming.engine import (
 from streaming.fallback import FallbackTTS, Timeouts
 from streaming.monitor import STREAMS_GROUP, SessionPublisher
 from streaming.protocols import TTS
-from streaming.providers import UnknownProvider, default_alias, get_provider
+from streaming.providers import (
+    UnknownProvider,
+    UnknownVoice,
+    default_alias,
+    get_provider,
+    resolve_tts,
+)
 from streaming.speakable import SpeakableFilter
 
 logger = logging.getLogger(__name__)
@@ -204,18 +210,14 @@ class StreamingConsumer:
     # --- streams --------------------------------------------------------------------------
     def resolve_tts(self, alias: str | None, voice: str | None) -> tuple[TTS, str, str | None]:
         """The TTS adapter, its alias and the voice for a request; refuses unknown ones."""
-        alias = alias or default_alias("tts")
         try:
-            tts = get_provider("tts", alias)
+            return resolve_tts(alias, voice)
         except UnknownProvider as exc:
             raise ProtocolError("unknown_provider", str(exc)) from None
+        except UnknownVoice as exc:
+            raise ProtocolError("unknown_voice", str(exc)) from None
         except ImproperlyConfigured as exc:
             raise ProtocolError("provider_unavailable", str(exc)) from None
-        voices = list(getattr(tts, "voices", None) or [])
-        if voice and voices and voice not in voices:
-            raise ProtocolError("unknown_voice",
-                                f"{alias} has no voice {voice!r} (voices: {', '.join(voices)})")
-        return tts, alias, voice or (voices[0] if voices else None)
 
     def speaker(self, tts: TTS, alias: str, session_id: uuid.UUID) -> FallbackTTS:
         """The requested TTS with its fallbacks (``STREAMING['TTS_FALLBACK']``) and timeouts."""

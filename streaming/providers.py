@@ -22,6 +22,10 @@ class UnknownProvider(LookupError):
     """An alias that is not configured for the role."""
 
 
+class UnknownVoice(LookupError):
+    """A voice the TTS provider does not have."""
+
+
 @dataclass(frozen=True)
 class ProviderInfo:
     """What a page may show about a configured provider."""
@@ -66,6 +70,19 @@ def get_provider(role: str, alias: str | None = None) -> object:
             f"{role} provider {alias!r}: cannot import {conf['BACKEND']}: {exc}"
         ) from exc
     return backend(**conf.get("OPTIONS", {}))
+
+
+def resolve_tts(alias: str | None, voice: str | None) -> tuple[object, str, str | None]:
+    """The TTS adapter, its alias and the voice (default: its first) for a request.
+
+    Raises ``UnknownProvider``, ``UnknownVoice`` or ``ImproperlyConfigured``.
+    """
+    alias = alias or default_alias("tts")
+    tts = get_provider("tts", alias)
+    voices = [str(v) for v in (getattr(tts, "voices", None) or [])]
+    if voice and voices and voice not in voices:
+        raise UnknownVoice(f"{alias} has no voice {voice!r} (voices: {', '.join(voices)})")
+    return tts, alias, voice or (voices[0] if voices else None)
 
 
 @receiver(setting_changed)
