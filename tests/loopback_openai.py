@@ -2,9 +2,11 @@
 
 This module owns ``LoopbackOpenAI``: an asyncio (stdlib-only) server on 127.0.0.1 that
 answers ``POST /v1/chat/completions`` (streamed as server-sent events, chunked transfer
-encoding, properly terminated) and ``POST /v1/audio/transcriptions`` (multipart upload,
-JSON answer), so the real ``openai`` SDK can be exercised end to end. Behaviours are
-plain attributes a test sets before (or between) requests; every request is recorded.
+encoding, properly terminated), ``POST /v1/audio/transcriptions`` (multipart upload,
+JSON answer) and ``POST /v1/audio/speech`` (raw 24 kHz PCM from ``speech_pcm``, streamed
+in deliberately odd-sized chunks), so the real ``openai`` SDK can be exercised end to end.
+Behaviours are plain attributes a test sets before (or between) requests; every request is
+recorded.
 
     async with LoopbackOpenAI(tokens=["Hel", "lo"]) as server:
         llm = OpenAILLM(base_url=server.base_url, api_key="sk-test")
@@ -16,12 +18,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
+import struct
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Self
 
 CHAT_PATH = "/v1/chat/completions"
 TRANSCRIPTIONS_PATH = "/v1/audio/transcriptions"
+SPEECH_PATH = "/v1/audio/speech"
+SPEECH_SAMPLE_RATE = 24000  # OpenAI's "pcm" response format: 24 kHz s16le mono
+MS_PER_CHARACTER = 12  # how much audio the fake speaks per input character
+
+
+def speech_pcm(text: str, sample_rate: int = SPEECH_SAMPLE_RATE) -> bytes:
+    """Deterministic "speech" for a text: a short tone per character (pitch from the
+    character), so the length is proportional to the text and every text sounds different.
+    """
+    per_char = max(1, sample_rate * MS_PER_CHARACTER // 1000)
+    samples: list[int] = []
+    for char in text:
+        freq = 200 + (ord(char) % 64) * 15
+        step = 2 * math.pi * freq / sample_rate
+        samples.extend(int(9000 * math.sin(step * i)) for i in range(per_char))
+    return struct.pack(f"<{len(samples)}h", *samples)
 
 
 @dataclass
@@ -55,8 +75,11 @@ class LoopbackOpenAI:
     never answers; ``status`` answers every request with that HTTP error and an
     OpenAI-style error body; otherwise chat streams ``tokens`` (``token_delay`` seconds
     apart, each first waiting for an item on ``gate`` if set, an ``"error"`` event after
-    ``error_after`` tokens if set, else a finish chunk and a usage chunk), and
-    transcription answers ``{"text": transcript}``.
+    ``error_after`` tokens if set, else a finish chunk and a usage chunk),
+    transcription answers ``{"text": transcript}``, and speech streams ``speech_pcm(input)``
+    in HTTP chunks of ``speech_chunk_bytes`` (odd by default, so chunks split samples),
+    closing the connection mid-body after ``speech_drop_after`` bytes if that is set, or
+    going silent (without ending the body) after ``speech_stall_after`` bytes.
     """
 
     tokens: list[str] = field(default_factory=lambda: ["Hel", "lo", ",", " world", "!"])
@@ -72,6 +95,10 @@ class LoopbackOpenAI:
     transcript: str = "  what time is it  "
     gate: asyncio.Queue | None = None  # if set, each token waits for one item from it
     sent_tokens: int = 0  # content tokens written so far (all requests)
+    speech_chunk_bytes: int = 1001  # odd on purpose: chunk boundaries split samples
+    speech_drop_after: int | None = None  # close the connection after this many audio bytes
+    speech_stall_after: int | None = None  # stop sending (body open) after this many bytes
+    sent_speech: bytearray = field(default_factory=bytearray)  # audio written (all requests)
     requests: list[RecordedRequest] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -147,6 +174,8 @@ class LoopbackOpenAI:
             await self._stream_chat(request, writer)
         elif request.method == "POST" and request.path == TRANSCRIPTIONS_PATH:
             await _send_json(writer, 200, {"text": self.transcript})
+        elif request.method == "POST" and request.path == SPEECH_PATH:
+            await self._stream_speech(request, writer)
         else:
             await _send_json(writer, 404, _error_body(404, f"Unknown path {request.path}"))
 
@@ -180,6 +209,43 @@ class LoopbackOpenAI:
             usage_chunk["usage"] = dict(self.usage)
             await _send_event(writer, usage_chunk)
         writer.write(_http_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")  # end of body
+        await writer.drain()
+
+    async def _stream_speech(self, request: RecordedRequest, writer: asyncio.StreamWriter) -> None:
+        """Stream ``speech_pcm(input)`` as raw PCM in odd-sized HTTP chunks."""
+        body = request.json if isinstance(request.json, dict) else {}
+        text = body.get("input")
+        if not isinstance(text, str) or not body.get("model") or not body.get("voice"):
+            await _send_json(writer, 400, _error_body(400, "model, voice and input are required"))
+            return
+        if body.get("response_format") != "pcm":
+            await _send_json(writer, 400, _error_body(400, "this fake only speaks pcm"))
+            return
+        audio = speech_pcm(text)
+        cut = self.speech_drop_after if self.speech_drop_after is not None else (
+            self.speech_stall_after
+        )
+        if cut is not None:
+            audio = audio[:cut]
+        writer.write(
+            b"HTTP/1.1 200 OK\r\n"
+            b"Content-Type: audio/pcm\r\n"
+            b"Transfer-Encoding: chunked\r\n"
+            b"x-request-id: req_loopback\r\n\r\n"
+        )
+        size = max(1, self.speech_chunk_bytes)
+        for start in range(0, len(audio), size):
+            piece = audio[start : start + size]
+            writer.write(_http_chunk(piece))
+            await writer.drain()
+            self.sent_speech += piece
+        if self.speech_drop_after is not None:
+            # An unterminated chunked body: the client sees the connection end mid-audio.
+            raise ConnectionResetError("speech_drop_after: dropping the connection")
+        if self.speech_stall_after is not None:  # released when the server stops
+            await self._closing.wait()
+            raise ConnectionResetError("speech_stall_after: server stopping")
+        writer.write(b"0\r\n\r\n")  # end of body
         await writer.drain()
 
 

@@ -1,34 +1,25 @@
-"""The TTS page."""
+"""The TTS page and the voice list endpoint."""
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from streaming.providers import default_alias, get_provider, providers
+from streaming.providers import default_alias
+from tts.voices import voice_catalog
 
 
-def tts_choices() -> list[dict]:
-    """The TTS providers a page may offer, with their voices (or why they are unavailable)."""
-    choices = []
-    for info in providers("tts"):
-        try:
-            voices = list(getattr(get_provider("tts", info.alias), "voices", []) or [])
-            reason = ""
-        except ImproperlyConfigured as exc:
-            voices, reason = [], str(exc)
-        choices.append({"alias": info.alias, "label": info.label, "voices": voices,
-                        "default_voice": voices[0] if voices else "",
-                        "available": not reason, "reason": reason})
-    return choices
-
-
-def tts_page(request: HttpRequest) -> HttpResponse:
+async def tts_page(request: HttpRequest) -> HttpResponse:
     """Text in, speech out, with progress and time to first audio."""
-    return render(request, "tts.html", {
-        "tts_providers": tts_choices(),
+    return await sync_to_async(render)(request, "tts.html", {
+        "tts_providers": await voice_catalog(),
         "default_tts": default_alias("tts"),
         "max_text_chars": settings.STREAMING["MAX_TEXT_CHARS"],
         "ws_path": "/api/tts/ws",
     })
+
+
+async def voices_api(request: HttpRequest) -> JsonResponse:
+    """``/api/voices``: the TTS providers, their voices, or why they are unavailable."""
+    return JsonResponse({"default": default_alias("tts"), "providers": await voice_catalog()})

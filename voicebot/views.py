@@ -1,20 +1,21 @@
 """The voicebot page."""
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from streaming.providers import default_alias
-from tts.views import tts_choices
+from tts.voices import voice_catalog
 from voicebot.consumers import llm_info
 
 
-def voicebot_page(request: HttpRequest) -> HttpResponse:
+async def voicebot_page(request: HttpRequest) -> HttpResponse:
     """Speak or type; the answer streams into speech."""
     info = llm_info(default_alias("llm"))
-    return render(request, "voicebot.html", {
-        "tts_providers": tts_choices(),
+    return await sync_to_async(render)(request, "voicebot.html", {
+        "tts_providers": await voice_catalog(),
         "default_tts": default_alias("tts"),
         "llm": {"alias": info["llm"], "label": info["llm_label"], "offline": info["offline"]},
         "ws_path": "/api/voicebot/streaming",

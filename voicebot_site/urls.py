@@ -4,11 +4,13 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from streaming.monitor import live_monitor
+from tts.views import voices_api
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="index.html"), name="index"),
     path("tts/", include("tts.urls")),
     path("voicebot/", include("voicebot.urls")),
+    path("api/voices", voices_api, name="voices"),
     path("admin/live/", live_monitor, name="live-monitor"),
     path("admin/", admin.site.urls),
 ]

@@ -9,6 +9,7 @@ Django-free except for ``ImproperlyConfigured`` on configuration problems.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -75,6 +76,13 @@ class OpenAIClientHolder:
         self.max_retries = int(max_retries)
         self._client: openai.AsyncOpenAI | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    def check(self) -> None:
+        """Raise ``ImproperlyConfigured`` when there is neither a key nor a server URL."""
+        if not (self.api_key or self.base_url or os.environ.get("OPENAI_API_KEY")):
+            raise ImproperlyConfigured(
+                "OpenAI is not configured: set OPENAI_API_KEY (or OPENAI_BASE_URL for an "
+                "OpenAI-compatible server such as Ollama)")
 
     async def _get_client(self) -> openai.AsyncOpenAI:
         """Return the client for the running loop, creating it on first use."""
