@@ -1,33 +1,635 @@
-"""Admin for stream sessions and their segments."""
-from django.contrib import admin
+"""Admin for stream sessions: a fast changelist, a read-only detail page with the timeline
+picture and the audio, a staff-only audio view and the latency report page."""
+from __future__ import annotations
 
+import datetime as dt
+import json
+import re
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import IO
+from urllib.parse import urlencode
+
+from asgiref.sync import sync_to_async
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.core.handlers.asgi import ASGIRequest
+from django.core.paginator import Paginator
+from django.db import connections, transaction
+from django.db.models import Q, QuerySet, Value
+from django.db.models.fields.files import FieldFile
+from django.db.models.functions import Coalesce, NullIf, Substr
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.http import content_disposition_header
+from django.utils.safestring import SafeString, mark_safe
+
+from streaming.management.commands.prune_sessions import delete_audio_files, delete_sessions
 from streaming.models import SegmentRecord, StreamSession
+from streaming.reports import (
+    METHOD,
+    METRIC_LABELS,
+    METRICS,
+    PERCENTILES,
+    day_start,
+    default_period,
+    in_period,
+    latency_reports,
+    ttfa_chart_svg,
+)
+from streaming.timeline_svg import timeline_svg
+
+# Large per-row columns the changelist never shows.
+HEAVY_FIELDS = ("timeline", "input_text", "output_text", "client_metrics", "user_text",
+                "heard_text", "error", "fallbacks")
+PREVIEW_CHARS = 60
+MAX_TIMELINE_LINES = 2000
+MAX_TURNS_SHOWN = 200
+CHUNK = 64 * 1024
+NO_PROVIDER = "-"
+
+
+class EstimatedCountPaginator(Paginator):
+    """A paginator that spares large PostgreSQL tables an exact ``COUNT(*)``.
+
+    For an unfiltered queryset on PostgreSQL the planner's row estimate
+    (``pg_class.reltuples``, kept fresh by autovacuum/ANALYZE) is used when it is at least
+    ``estimate_above``; a filtered queryset, a small table, an unanalyzed table (estimate
+    -1) or another database gets the exact count.
+    """
+
+    estimate_above = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        """The estimated or exact number of objects."""
+        estimate = self.estimated_count()
+        if estimate is not None and estimate >= self.estimate_above:
+            return estimate
+        return super().count
+
+    def estimated_count(self) -> int | None:
+        """``reltuples`` of the table when the queryset is a plain, unfiltered listing."""
+        qs = self.object_list
+        if not isinstance(qs, QuerySet):
+            return None
+        query = qs.query
+        if query.where or query.distinct or query.combinator or query.is_sliced:
+            return None
+        connection = connections[qs.db]
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
+                           [connection.ops.quote_name(qs.model._meta.db_table)])
+            row = cursor.fetchone()
+        return int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
+
+
+class LatencyBucketFilter(admin.SimpleListFilter):
+    """Sessions by time to first audio: < 300 ms, 300-800 ms, > 800 ms, unknown."""
+
+    title = "time to first audio"
+    parameter_name = "ttfa"
+    buckets: dict[str, tuple[str, Q]] = {
+        "fast": ("< 300 ms", Q(ttfa_ms__lt=300)),
+        "medium": ("300–800 ms", Q(ttfa_ms__gte=300, ttfa_ms__lte=800)),
+        "slow": ("> 800 ms", Q(ttfa_ms__gt=800)),
+        "unknown": ("unknown (no audio)", Q(ttfa_ms__isnull=True)),
+    }
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        """The four buckets."""
+        return [(key, label) for key, (label, _) in self.buckets.items()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        """Sessions of the chosen bucket."""
+        bucket = self.buckets.get(self.value() or "")
+        return queryset.filter(bucket[1]) if bucket else queryset
+
+
+class ProviderFilter(admin.SimpleListFilter):
+    """Sessions by provider alias of one role.
+
+    The choices are the aliases configured in ``STREAMING_PROVIDERS`` (no ``DISTINCT``
+    scan of the sessions table); any other alias still filters through the URL.
+    """
+
+    role = "tts"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        """Configured aliases, the current value, and "(none)" for optional roles."""
+        aliases = sorted(getattr(settings, "STREAMING_PROVIDERS", {}).get(self.role, {}))
+        current = self.value()
+        if current and current != NO_PROVIDER and current not in aliases:
+            aliases.append(current)
+        choices: list[tuple[str, str]] = [(alias, alias) for alias in aliases]
+        if self.role != "tts":
+            choices.append((NO_PROVIDER, "(none)"))
+        return choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        """Sessions that used the chosen alias."""
+        value = self.value()
+        if value is None:
+            return queryset
+        return queryset.filter(**{self.parameter_name: "" if value == NO_PROVIDER else value})
+
+
+class TTSProviderFilter(ProviderFilter):
+    """By TTS provider."""
+
+    title = "TTS provider"
+    parameter_name = "tts_provider"
+    role = "tts"
+
+
+class LLMProviderFilter(ProviderFilter):
+    """By LLM provider."""
+
+    title = "LLM provider"
+    parameter_name = "llm_provider"
+    role = "llm"
+
+
+class STTProviderFilter(ProviderFilter):
+    """By STT provider."""
+
+    title = "STT provider"
+    parameter_name = "stt_provider"
+    role = "stt"
 
 
 class SegmentInline(admin.TabularInline):
-    """A session's segments with their TTS timings."""
+    """A session's segments with their TTS timings (ms from the stream's start)."""
 
     model = SegmentRecord
     extra = 0
     can_delete = False
-    fields = ("index", "text", "cut_ms", "request_ms", "first_byte_ms", "end_ms",
-              "audio_ms", "bytes")
+    fields = ("index", "text", "cut_ms", "request_ms", "first_byte_ms", "end_ms", "tts_wait",
+              "synthesis", "audio_offset_ms", "audio_ms", "bytes")
     readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Segments are recorded by streams."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Read-only."""
+        return False
+
+    @admin.display(description="TTS wait (ms)")
+    def tts_wait(self, segment: SegmentRecord) -> str | None:
+        """Request to first byte."""
+        return _ms_diff(segment.first_byte_ms, segment.request_ms)
+
+    @admin.display(description="synthesis (ms)")
+    def synthesis(self, segment: SegmentRecord) -> str | None:
+        """First byte to end."""
+        return _ms_diff(segment.end_ms, segment.first_byte_ms)
+
+
+def _ms(value: float | None) -> str | None:
+    """Milliseconds for a column (None shows the empty value)."""
+    return None if value is None else f"{value:,.0f}"
+
+
+def _ms_diff(a: float | None, b: float | None) -> str | None:
+    return None if a is None or b is None else f"{a - b:,.1f}"
+
+
+class LatencyReportForm(forms.Form):
+    """The report's period (whole days, both included) and kind."""
+
+    since = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+    kind = forms.ChoiceField(choices=[("", "all kinds"), *StreamSession.Kind.choices],
+                             required=False)
+
+    def clean(self) -> dict:
+        """The period must not end before it starts."""
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError("The period ends before it starts.")
+        return data
 
 
 @admin.register(StreamSession)
 class StreamSessionAdmin(admin.ModelAdmin):
-    """Sessions with their latency metrics."""
+    """Sessions with their providers and latency metrics; read-only detail pages."""
 
-    list_display = ("id", "kind", "status", "tts_provider", "voice", "ttfa_ms", "overhead_ms",
-                    "overlap_ms", "total_ms", "created_at")
-    list_filter = ("kind", "status", "tts_provider")
-    search_fields = ("id", "input_text")
-    date_hierarchy = "created_at"
-    inlines = [SegmentInline]
-    readonly_fields = [f.name for f in StreamSession._meta.fields]
+    list_display = ("short_id", "kind", "status", "providers", "voice", "ttfa", "overhead",
+                    "overlap", "total", "text_preview", "turn_link", "created_at")
+    list_display_links = ("short_id",)
+    list_filter = ("kind", "status", LatencyBucketFilter, TTSProviderFilter, LLMProviderFilter,
+                   STTProviderFilter, ("created_at", admin.DateFieldListFilter))
+    # No column renders a related object (the turn link uses conversation_id only).
+    list_select_related = False
+    search_fields = ("input_text", "user_text", "output_text")
+    search_help_text = ("Words of the input, user or output text; or a session UUID (exact; "
+                        "a conversation UUID lists its turns).")
     show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # a COUNT per filter choice: too slow on big tables
+    paginator = EstimatedCountPaginator
+    list_per_page = 100
+    inlines = [SegmentInline]
+    readonly_fields = (
+        *(f.name for f in StreamSession._meta.fields),
+        "audio_player", "timeline_picture", "timeline_events", "conversation_link",
+        "conversation_turns", "replay_links",
+    )
+    fieldsets = (
+        (None, {"fields": (("id", "kind", "status"), ("created_at", "ended_at", "end_reason"),
+                           "error")}),
+        ("Providers", {"fields": (("tts_provider", "voice", "sample_rate"),
+                                  ("llm_provider", "stt_provider"), "fallbacks")}),
+        ("Conversation", {"fields": ("conversation_link", "conversation_turns")}),
+        ("Audio", {"fields": ("audio_player",)}),
+        ("Timeline", {"fields": ("timeline_picture",)}),
+        ("Text", {"fields": ("user_text", "input_text", "output_text", "heard_text")}),
+        ("Latency (ms from the stream's start)", {"fields": (
+            ("stt_ms", "llm_ttft_ms", "first_segment_ms"),
+            ("tts_ttfb_ms", "ttfa_ms", "overhead_ms"),
+            ("text_done_ms", "overlap_ms", "total_ms"),
+            ("audio_ms", "segment_count", "bytes_sent"),
+        )}),
+        ("Browser", {"fields": (("playback_start_ms", "underruns", "played_ms"),
+                                "client_metrics")}),
+        ("Replays", {"fields": ("replay_links",)}),
+        ("Timeline events", {"classes": ("collapse",), "fields": ("timeline_events",)}),
+    )
 
-    def has_add_permission(self, request) -> bool:
+    # --- permissions: sessions are recorded by streams, viewed and deleted here ----------
+    def has_add_permission(self, request: HttpRequest) -> bool:
         """Sessions are recorded by streams, not typed in."""
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Read-only: the record is what happened."""
+        return False
+
+    # --- querysets -----------------------------------------------------------------------
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        """On the changelist, heavy columns are deferred and a short text preview added."""
+        qs = super().get_queryset(request)
+        match = getattr(request, "resolver_match", None)
+        opts = self.model._meta
+        if match and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist":
+            preview = Coalesce(NullIf(Substr("user_text", 1, PREVIEW_CHARS + 1), Value("")),
+                               Substr("input_text", 1, PREVIEW_CHARS + 1))
+            qs = qs.defer(*HEAVY_FIELDS).annotate(preview=preview)
+        return qs
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet,
+                           search_term: str) -> tuple[QuerySet, bool]:
+        """A UUID matches a session (or a conversation's turns) exactly; else text search."""
+        try:
+            wanted = uuid.UUID(search_term.strip())
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(Q(pk=wanted) | Q(conversation_id=wanted)), False
+
+    def get_fieldsets(self, request: HttpRequest, obj: StreamSession | None = None) -> list:
+        """TTS sessions have no conversation section."""
+        fieldsets = list(super().get_fieldsets(request, obj))
+        if obj is not None and not obj.conversation_id:
+            fieldsets = [fs for fs in fieldsets if fs[0] != "Conversation"]
+        return fieldsets
+
+    # --- deletion also removes the stored audio ------------------------------------------
+    def delete_model(self, request: HttpRequest, obj: StreamSession) -> None:
+        """Delete the session, then its audio file once committed."""
+        name = obj.audio.name if obj.audio else ""
+        super().delete_model(request, obj)
+        if name:
+            transaction.on_commit(lambda: delete_audio_files([name]))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """Delete the sessions, then their audio files once committed."""
+        _, _, names = delete_sessions(queryset)
+        transaction.on_commit(lambda: delete_audio_files(names))
+
+    # --- changelist columns --------------------------------------------------------------
+    @admin.display(description="session", ordering="id")
+    def short_id(self, obj: StreamSession) -> str:
+        """The first characters of the UUID."""
+        return str(obj.pk)[:8]
+
+    @admin.display(description="providers (tts / llm / stt)", ordering="tts_provider")
+    def providers(self, obj: StreamSession) -> str:
+        """TTS, LLM and STT aliases."""
+        return " / ".join(alias or "–" for alias in (obj.tts_provider, obj.llm_provider,
+                                                       obj.stt_provider))
+
+    @admin.display(description="TTFA (ms)", ordering="ttfa_ms")
+    def ttfa(self, obj: StreamSession) -> str | None:
+        """Time to first audio."""
+        return _ms(obj.ttfa_ms)
+
+    @admin.display(description="overhead (ms)", ordering="overhead_ms")
+    def overhead(self, obj: StreamSession) -> str | None:
+        """What the pipeline added to TTFA."""
+        return _ms(obj.overhead_ms)
+
+    @admin.display(description="overlap (ms)", ordering="overlap_ms")
+    def overlap(self, obj: StreamSession) -> str | None:
+        """Audio flowing before the text was complete."""
+        return _ms(obj.overlap_ms)
+
+    @admin.display(description="total (ms)", ordering="total_ms")
+    def total(self, obj: StreamSession) -> str | None:
+        """The stream's duration."""
+        return _ms(obj.total_ms)
+
+    @admin.display(description="text")
+    def text_preview(self, obj: StreamSession) -> str:
+        """The user's turn, else the input text, shortened."""
+        text = " ".join((getattr(obj, "preview", None) or "").split())
+        return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+
+    @admin.display(description="turn", ordering="turn")
+    def turn_link(self, obj: StreamSession) -> str | SafeString | None:
+        """The voicebot turn, linked to its conversation."""
+        if not obj.conversation_id:
+            return None
+        url = reverse("admin:voicebot_conversation_change", args=[obj.conversation_id],
+                      current_app=self.admin_site.name)
+        return format_html('<a href="{}">turn {}</a>', url, obj.turn or "?")
+
+    # --- detail fields -------------------------------------------------------------------
+    def _segments(self, obj: StreamSession) -> list[SegmentRecord]:
+        """The session's segment records, fetched once per page."""
+        cached = getattr(obj, "_admin_segments", None)
+        if cached is None:
+            cached = list(obj.segment_records.order_by("index"))
+            obj._admin_segments = cached
+        return cached
+
+    @admin.display(description="timeline")
+    def timeline_picture(self, obj: StreamSession) -> SafeString:
+        """The SVG picture of the parallel streams (its text is escaped when built)."""
+        return mark_safe(timeline_svg(obj, self._segments(obj)))
+
+    @admin.display(description="audio")
+    def audio_player(self, obj: StreamSession) -> str | SafeString:
+        """An HTML5 player for the stored WAV, served by the staff-only audio view."""
+        if not obj.audio:
+            return ("No audio stored for this session (storing audio is off, or no audio "
+                    "was sent).")
+        url = reverse("admin:streaming_streamsession_audio", args=[obj.pk],
+                      current_app=self.admin_site.name)
+        return format_html(
+            '<audio controls preload="metadata" src="{}">Your browser cannot play WAV.</audio>'
+            '<br><a href="{}?download=1">Download WAV</a> <span class="quiet">{}</span>',
+            url, url, obj.audio.name,
+        )
+
+    @admin.display(description="events")
+    def timeline_events(self, obj: StreamSession) -> str | SafeString:
+        """The raw timeline, one event a line."""
+        events = obj.timeline if isinstance(obj.timeline, list) else []
+        if not events:
+            return "No events recorded."
+        lines = [json.dumps(e, separators=(", ", ": ")) for e in events[:MAX_TIMELINE_LINES]]
+        if len(events) > MAX_TIMELINE_LINES:
+            lines.append(f"… {len(events) - MAX_TIMELINE_LINES} more events")
+        return format_html('<pre style="max-height:30em;overflow:auto">{}</pre>',
+                           "\n".join(lines))
+
+    @admin.display(description="conversation")
+    def conversation_link(self, obj: StreamSession) -> str | SafeString:
+        """The voicebot conversation this session is a turn of."""
+        if not obj.conversation_id:
+            return "Not part of a conversation."
+        conversation = obj.conversation
+        url = reverse("admin:voicebot_conversation_change", args=[obj.conversation_id],
+                      current_app=self.admin_site.name)
+        sessions = reverse("admin:streaming_streamsession_changelist",
+                           current_app=self.admin_site.name)
+        query = urlencode({"conversation__exact": obj.conversation_id})
+        return format_html(
+            '<a href="{}">Conversation {}</a>: turn {} of {} (LLM {}) · '
+            '<a href="{}?{}">its sessions</a>',
+            url, str(obj.conversation_id)[:8], obj.turn or "?",
+            conversation.turns if conversation else "?",
+            conversation.llm_provider if conversation else "?", sessions, query,
+        )
+
+    @admin.display(description="turns")
+    def conversation_turns(self, obj: StreamSession) -> str | SafeString:
+        """Every turn of the conversation, this one in bold."""
+        if not obj.conversation_id:
+            return "–"
+        turns = (StreamSession.objects.filter(conversation_id=obj.conversation_id)
+                 .order_by("turn", "created_at")
+                 .only("id", "turn", "status", "user_text", "heard_text", "ttfa_ms")
+                 [:MAX_TURNS_SHOWN])
+        rows = format_html_join(
+            "", '<tr{}><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
+                '<td>{}</td></tr>',
+            (
+                (mark_safe(' style="font-weight:bold"') if t.pk == obj.pk else "",
+                 reverse("admin:streaming_streamsession_change", args=[t.pk],
+                         current_app=self.admin_site.name),
+                 t.turn or "?", t.status, t.user_text or "–", t.heard_text or "–",
+                 _ms(t.ttfa_ms) or "–")
+                for t in turns
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>turn</th><th>status</th><th>user</th>"
+            "<th>answer heard</th><th>TTFA (ms)</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="replays")
+    def replay_links(self, obj: StreamSession) -> str | SafeString:
+        """The session this one replays, and the sessions replaying it."""
+        parts: list[SafeString] = []
+        if obj.replay_of_id:
+            url = reverse("admin:streaming_streamsession_change", args=[obj.replay_of_id],
+                          current_app=self.admin_site.name)
+            parts.append(format_html('Replay of <a href="{}">{}</a>', url,
+                                     str(obj.replay_of_id)[:8]))
+        count = obj.replays.count()
+        if count:
+            url = reverse("admin:streaming_streamsession_changelist",
+                          current_app=self.admin_site.name)
+            parts.append(format_html('<a href="{}?{}">{} replays of this session</a>', url,
+                                     urlencode({"replay_of__exact": obj.pk}), count))
+        return format_html_join(" · ", "{}", ((p,) for p in parts)) if parts else "–"
+
+    # --- extra views ---------------------------------------------------------------------
+    def get_urls(self) -> list[URLPattern]:
+        """The audio and report views, before the admin's catch-all object URLs."""
+        wrap = self.admin_site.admin_view
+        opts = self.model._meta
+        name = f"{opts.app_label}_{opts.model_name}"
+        return [
+            path("report/", wrap(self.report_view), name=f"{name}_report"),
+            path("<path:object_id>/audio/", wrap(self.audio_view), name=f"{name}_audio"),
+            *super().get_urls(),
+        ]
+
+    def audio_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Stream a session's WAV to staff who may view it (single byte ranges honoured)."""
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404("No such session.")
+        if not self.has_view_permission(request, obj):
+            raise PermissionDenied
+        if not obj.audio:
+            raise Http404("This session has no stored audio.")
+        return serve_file(request, obj.audio, filename=f"session-{obj.pk}.wav",
+                          content_type="audio/wav", attachment="download" in request.GET)
+
+    def report_view(self, request: HttpRequest) -> HttpResponse:
+        """Latency percentiles per provider, voice and day over a period, with a chart."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        since, until = default_period()
+        data = request.GET if {"since", "until"} & set(request.GET) else {
+            "since": since.isoformat(), "until": until.isoformat()}
+        form = LatencyReportForm(data)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Latency report",
+            "form": form,
+            "method": METHOD,
+            "metric_labels": [METRIC_LABELS[m] for m in METRICS],
+            "percentiles": PERCENTILES,
+        }
+        if form.is_valid():
+            since, until = form.cleaned_data["since"], form.cleaned_data["until"]
+            kind = form.cleaned_data["kind"] or None
+            qs = in_period(self.get_queryset(request), since, until, kind)
+            reports = latency_reports(qs)
+            changelist = reverse("admin:streaming_streamsession_changelist",
+                                 current_app=self.admin_site.name)
+            context.update(
+                since=since, until=until, kind=kind,
+                total=sum(row["sessions"] for row in reports["provider"]),
+                tables=[
+                    (heading, column, [self._report_row(row, group_by, changelist, since,
+                                                        until, kind)
+                                       for row in reports[group_by]])
+                    for heading, column, group_by in (
+                        ("By TTS provider", "TTS provider", "provider"),
+                        ("By voice", "Voice", "voice"), ("By day", "Day", "day"))
+                ],
+                chart=mark_safe(ttfa_chart_svg(reports["day"], since, until)),
+            )
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/streaming/streamsession/latency_report.html",
+                                context)
+
+    @staticmethod
+    def _report_row(row: dict, group_by: str, changelist: str, since: dt.date,
+                    until: dt.date, kind: str | None) -> dict:
+        """A report row for the template, with a link to its sessions in the changelist."""
+        params: dict[str, str] = {}
+        if group_by == "day" and row.get("day"):
+            since = until = row["day"]
+        params["created_at__gte"] = str(day_start(since))
+        params["created_at__lt"] = str(day_start(until + dt.timedelta(days=1)))
+        if group_by in ("provider", "voice"):
+            params["tts_provider"] = row["provider"]
+        if group_by == "voice":
+            params["voice__exact"] = row["voice"]
+        if kind:
+            params["kind__exact"] = kind
+        cells = [(row[m]["count"], *(row[m][f"p{p}"] for p in PERCENTILES)) for m in METRICS]
+        link = f"{changelist}?{urlencode(params)}"
+        return {"group": row["group"], "sessions": row["sessions"], "cells": cells,
+                "link": link}
+
+
+# --- file streaming ----------------------------------------------------------------------
+RANGE_RE = re.compile(r"bytes=(\d*)-(\d*)")
+
+
+class UnsatisfiableRange(ValueError):
+    """A byte range outside the file."""
+
+
+def parse_range(header: str, size: int) -> tuple[int, int] | None:
+    """``(start, end)`` (inclusive) of a single ``bytes=`` range, or None to send it all.
+
+    Raises :class:`UnsatisfiableRange` for a range starting past the end.
+    """
+    match = RANGE_RE.fullmatch(header.strip())
+    if not match or not (match[1] or match[2]):
+        return None
+    if match[1]:
+        start = int(match[1])
+        if match[2] and int(match[2]) < start:
+            return None  # invalid: ignored, as RFC 9110 says
+        end = min(int(match[2]), size - 1) if match[2] else size - 1
+    else:
+        suffix = int(match[2])
+        if suffix == 0:
+            raise UnsatisfiableRange(header)
+        start, end = max(0, size - suffix), size - 1
+    if start >= size:
+        raise UnsatisfiableRange(header)
+    return start, end
+
+
+def _read(handle: IO[bytes], start: int, length: int) -> Iterator[bytes]:
+    """The bytes of a range, in chunks; closes the file."""
+    try:
+        handle.seek(start)
+        while length > 0 and (data := handle.read(min(CHUNK, length))):
+            length -= len(data)
+            yield data
+    finally:
+        handle.close()
+
+
+async def _aread(handle: IO[bytes], start: int, length: int) -> AsyncIterator[bytes]:
+    """The same, for ASGI: the reads run in a thread, the file is never loaded whole."""
+    try:
+        await sync_to_async(handle.seek)(start)
+        while length > 0 and (data := await sync_to_async(handle.read)(min(CHUNK, length))):
+            length -= len(data)
+            yield data
+    finally:
+        await sync_to_async(handle.close)()
+
+
+def serve_file(request: HttpRequest, fieldfile: FieldFile, *, filename: str,
+               content_type: str, attachment: bool = False) -> HttpResponse:
+    """Stream a stored file, honouring a single ``Range`` (so players can seek)."""
+    storage, name = fieldfile.storage, fieldfile.name
+    try:
+        size = storage.size(name)
+        handle = storage.open(name, "rb")
+    except OSError as exc:
+        raise Http404("The audio file is missing from storage.") from exc
+    try:
+        byte_range = parse_range(request.headers.get("Range", ""), size)
+    except UnsatisfiableRange:
+        handle.close()
+        response = HttpResponse(status=416)
+        response["Content-Range"] = f"bytes */{size}"
+        return response
+    start, end = byte_range or (0, size - 1)
+    length = max(0, end - start + 1)
+    reader = _aread if isinstance(request, ASGIRequest) else _read
+    response = StreamingHttpResponse(reader(handle, start, length),
+                                     status=206 if byte_range else 200,
+                                     content_type=content_type)
+    if byte_range:
+        response["Content-Range"] = f"bytes {start}-{end}/{size}"
+    response["Content-Length"] = str(length)
+    response["Accept-Ranges"] = "bytes"
+    response["Content-Disposition"] = content_disposition_header(attachment, filename)
+    response["Cache-Control"] = "private, max-age=300"
+    return response

@@ -163,7 +163,7 @@ LOGGING = {
 # --- Streaming ---------------------------------------------------------------------------
 # Providers by role and alias: a dotted path to the adapter class and its options.
 # An adapter's SDK is imported only when the alias is first used.
-OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")  # stays on the server, never sent
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 30.0)
@@ -174,6 +174,27 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
             "BACKEND": "tts.providers.piper.PiperTTS",
             "LABEL": "Piper (offline neural voice)",
             "OPTIONS": {"max_workers": env_int("PIPER_WORKERS", 2)},
+        },
+        "google": {
+            "BACKEND": "tts.providers.google_tts.GoogleTTS",
+            "LABEL": "Google Cloud Text-to-Speech",
+            "OPTIONS": {
+                "voice": os.environ.get("GOOGLE_TTS_VOICE", "en-US-Chirp3-HD-Charon"),
+                "credentials_file": os.environ.get("GOOGLE_TTS_CREDENTIALS_FILE") or None,
+                "timeout": env_float("GOOGLE_TTS_TIMEOUT", 10.0),
+            },
+        },
+        "openai": {
+            "BACKEND": "tts.providers.openai_tts.OpenAITTS",
+            "LABEL": "OpenAI speech",
+            "OPTIONS": {
+                "model": os.environ.get("OPENAI_TTS_MODEL", "gpt-4o-mini-tts"),
+                "voice": os.environ.get("OPENAI_TTS_VOICE", "alloy"),
+                "instructions": os.environ.get("OPENAI_TTS_INSTRUCTIONS") or None,
+                "base_url": OPENAI_BASE_URL or None,
+                "api_key": OPENAI_API_KEY or None,
+                "timeout": OPENAI_TIMEOUT,
+            },
         },
         "simulated": {
             "BACKEND": "streaming.simulated.SimulatedTTS",
@@ -257,6 +278,8 @@ STREAMING = {
     "TTS_CHUNK_TIMEOUT_S": env_float("TTS_CHUNK_TIMEOUT_S", 10.0),
     # Keep each session's audio as a WAV file (Django storage); on by default with DEBUG.
     "STORE_AUDIO": env_bool("STREAMING_STORE_AUDIO", DEBUG),
+    # Days that sessions (and their audio) are kept by `manage.py prune_sessions`.
+    "RETENTION_DAYS": env_int("STREAMING_RETENTION_DAYS", 30),
     # The naive design, for benchmarks only: no synthesis until the whole text is in.
     "SEQUENTIAL": env_bool("STREAMING_SEQUENTIAL"),
 }

@@ -1,0 +1,155 @@
+"""``manage.py prune_sessions``: delete sessions (or only their audio) past the retention."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from streaming.models import SegmentRecord, StreamSession
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+DEFAULT_RETENTION_DAYS = 30
+
+
+def retention_days() -> int:
+    """``settings.STREAMING["RETENTION_DAYS"]``, 30 when unset."""
+    return int(getattr(settings, "STREAMING", {}).get("RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
+
+
+def delete_audio_files(names: Iterable[str]) -> int:
+    """Delete stored audio files by name; a missing or undeletable file is logged, not fatal."""
+    storage = StreamSession._meta.get_field("audio").storage
+    deleted = 0
+    for name in names:
+        if not name:
+            continue
+        try:
+            if storage.exists(name):
+                storage.delete(name)
+                deleted += 1
+        except OSError:
+            logger.exception("could not delete audio file %s", name)
+    return deleted
+
+
+def delete_sessions(queryset: QuerySet) -> tuple[int, int, list[str]]:
+    """Delete sessions (their segments cascade); their audio files are left to the caller.
+
+    Returns ``(sessions, segments, audio file names)``: delete the files once the rows are
+    gone (after the commit when inside a transaction), so a rollback never leaves a row
+    pointing to a deleted file.
+    """
+    names = [n for n in queryset.order_by().values_list("audio", flat=True) if n]
+    _, per_model = queryset.delete()
+    return (per_model.get(StreamSession._meta.label, 0),
+            per_model.get(SegmentRecord._meta.label, 0), names)
+
+
+@dataclass
+class PruneResult:
+    """What a prune did (or would do, on a dry run)."""
+
+    sessions: int = 0
+    segments: int = 0
+    audio_files: int = 0
+    conversations: int = 0
+
+
+def prune(cutoff: dt.datetime, *, audio_only: bool = False, dry_run: bool = False,
+          batch_size: int | None = None) -> PruneResult:
+    """Delete sessions created before ``cutoff`` with their audio, or only the audio.
+
+    Also deletes conversations last updated before ``cutoff`` that have no session left
+    (their history is user data under the same retention). Works in batches of primary
+    keys so a large backlog never loads at once.
+    """
+    batch_size = batch_size or BATCH_SIZE
+    old = StreamSession.objects.filter(created_at__lt=cutoff)
+    result = PruneResult()
+    if audio_only:
+        with_audio = old.exclude(audio="")
+        if dry_run:
+            result.audio_files = with_audio.count()
+            return result
+        while batch := list(with_audio.order_by().values_list("pk", "audio")[:batch_size]):
+            pks = [pk for pk, _ in batch]
+            StreamSession.objects.filter(pk__in=pks).update(audio="")
+            result.sessions += len(pks)
+            result.audio_files += delete_audio_files(name for _, name in batch)
+        return result
+    if dry_run:
+        result.sessions = old.count()
+        result.segments = SegmentRecord.objects.filter(session__created_at__lt=cutoff).count()
+        result.audio_files = old.exclude(audio="").count()
+        result.conversations = _orphan_conversations(cutoff, exclude_old_sessions=True).count()
+        return result
+    while pks := list(old.order_by().values_list("pk", flat=True)[:batch_size]):
+        with transaction.atomic():
+            sessions, segments, names = delete_sessions(StreamSession.objects.filter(pk__in=pks))
+        result.sessions += sessions
+        result.segments += segments
+        result.audio_files += delete_audio_files(names)
+    _, per_model = _orphan_conversations(cutoff).delete()
+    result.conversations = sum(per_model.values())
+    return result
+
+
+def _orphan_conversations(cutoff: dt.datetime, *, exclude_old_sessions: bool = False
+                          ) -> QuerySet:
+    """Conversations untouched since ``cutoff`` with no session (or only old ones) left."""
+    from voicebot.models import Conversation
+
+    stale = Conversation.objects.filter(updated_at__lt=cutoff)
+    recent = StreamSession.objects.filter(conversation__isnull=False)
+    if exclude_old_sessions:  # a dry run: the old sessions are still there
+        recent = recent.filter(created_at__gte=cutoff)
+    return stale.exclude(pk__in=recent.values("conversation_id"))
+
+
+class Command(BaseCommand):
+    """Delete sessions older than the retention, with their audio files."""
+
+    help = ("Delete stream sessions (with their segments and stored audio) created more than "
+            "DAYS days ago, or with --audio-only just their audio files. The default retention "
+            "is settings.STREAMING['RETENTION_DAYS'] (30). Conversations untouched for as long "
+            "and left without sessions are deleted too.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """Options: retention, audio only, dry run."""
+        parser.add_argument("--older-than", type=int, metavar="DAYS", default=None,
+                            help="retention in days (default: STREAMING['RETENTION_DAYS'], "
+                                 f"else {DEFAULT_RETENTION_DAYS})")
+        parser.add_argument("--audio-only", action="store_true",
+                            help="delete only the audio files; keep the session records")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="report what would be deleted; change nothing")
+
+    def handle(self, *args: object, **options: object) -> None:
+        """Prune and report."""
+        days = options["older_than"]
+        days = retention_days() if days is None else days
+        if days < 0:
+            raise CommandError("--older-than must be zero or more days")
+        cutoff = timezone.now() - dt.timedelta(days=days)
+        audio_only, dry_run = bool(options["audio_only"]), bool(options["dry_run"])
+        result = prune(cutoff, audio_only=audio_only, dry_run=dry_run)
+        when = f"created before {cutoff:%Y-%m-%d %H:%M %Z} ({days} days)"
+        verb = "Would delete" if dry_run else "Deleted"
+        if audio_only:
+            message = f"{verb} {result.audio_files} audio files of sessions {when}"
+            if not dry_run:
+                message += f"; {result.sessions} sessions kept without audio"
+        else:
+            message = (f"{verb} {result.sessions} sessions ({result.segments} segments, "
+                       f"{result.audio_files} audio files) {when}, and "
+                       f"{result.conversations} conversations left without sessions")
+        self.stdout.write(message + (" (dry run: nothing changed)." if dry_run else "."))
