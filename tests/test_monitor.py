@@ -158,3 +158,10 @@ async def next_event(socket_: object, kind: str, session_id: str) -> dict:
             event = json.loads(frame)
             if event["type"] == kind and event.get("session_id") == session_id:
                 return event
+
+
+def test_the_live_page_is_for_staff_and_linked_from_the_sessions(admin_client, client) -> None:
+    page = admin_client.get("/admin/live/")
+    assert page.status_code == 200 and b'data-ws-path="/api/monitor/ws"' in page.content
+    assert b'href="/admin/live/"' in admin_client.get("/admin/streaming/streamsession/").content
+    assert client.get("/admin/live/").status_code == 302  # to the login page
