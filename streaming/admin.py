@@ -29,7 +29,6 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import content_disposition_header
 from django.utils.safestring import SafeString, mark_safe
 
-from streaming.management.commands.prune_sessions import delete_audio_files, delete_sessions
 from streaming.models import SegmentRecord, StreamSession
 from streaming.reports import (
     METHOD,
@@ -42,6 +41,7 @@ from streaming.reports import (
     latency_reports,
     ttfa_chart_svg,
 )
+from streaming.services import delete_audio_files, delete_sessions
 from streaming.timeline_svg import timeline_svg
 
 # Large per-row columns the changelist never shows.

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from channels.db import database_sync_to_async
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from streaming.audio import pcm_to_wav
@@ -112,3 +113,32 @@ def record_heard(session_id: uuid.UUID, heard_text: str, played_ms: float) -> No
     """Store how much of a session's answer was heard (a barge-in after its end)."""
     StreamSession.objects.filter(id=session_id).update(heard_text=heard_text,
                                                        played_ms=played_ms)
+
+
+def delete_audio_files(names: Iterable[str]) -> int:
+    """Delete stored audio files by name; a missing or undeletable file is logged, not fatal."""
+    storage = StreamSession._meta.get_field("audio").storage
+    deleted = 0
+    for name in names:
+        if not name:
+            continue
+        try:
+            if storage.exists(name):
+                storage.delete(name)
+                deleted += 1
+        except OSError:
+            logger.exception("could not delete audio file %s", name)
+    return deleted
+
+
+def delete_sessions(queryset: QuerySet) -> tuple[int, int, list[str]]:
+    """Delete sessions (their segments cascade); their audio files are left to the caller.
+
+    Returns ``(sessions, segments, audio file names)``: delete the files once the rows are
+    gone (after the commit when inside a transaction), so a rollback never leaves a row
+    pointing to a deleted file.
+    """
+    names = [n for n in queryset.order_by().values_list("audio", flat=True) if n]
+    _, per_model = queryset.delete()
+    return (per_model.get(StreamSession._meta.label, 0),
+            per_model.get(SegmentRecord._meta.label, 0), names)

@@ -518,3 +518,41 @@ export class StreamSession {
     this._finish("closed", played);
   }
 }
+
+// ---- page helpers shared by the TTS and voicebot pages ----
+
+/** Show a status line; `kind` is info | ok | warn | error (styled by data-kind). */
+export function showStatus(el, text, kind = "info") {
+  el.textContent = text;
+  el.dataset.kind = kind;
+}
+
+/** Set a 0-100 progress bar and its percentage label from a fraction. */
+export function setBar(bar, label, fraction) {
+  const pct = Math.max(0, Math.min(100, fraction * 100));
+  bar.value = pct;
+  if (label) label.textContent = `${Math.round(pct)}%`;
+}
+
+export const fmtMs = (ms) => (ms == null || Number.isNaN(ms) ? "–" : `${Math.round(ms)} ms`);
+
+/** Show a millisecond readout (and keep the number in data-ms for tests). */
+export function setMs(el, ms) {
+  if (!el) return;
+  el.textContent = fmtMs(ms);
+  if (ms == null) delete el.dataset.ms;
+  else el.dataset.ms = String(Math.round(ms));
+}
+
+/** Fill the voice picker with the voices of the provider chosen in the TTS picker. */
+export function fillVoices(providers, ttsSelect, voiceSelect) {
+  const p = providers.find((x) => x.alias === ttsSelect.value);
+  const voices = p?.voices ?? [];
+  const wanted = voiceSelect.dataset.wanted;
+  voiceSelect.replaceChildren(
+    ...(voices.length ? voices : [""]).map((v) => new Option(v || "(default voice)", v)),
+  );
+  voiceSelect.value = voices.includes(wanted) ? wanted : p?.default_voice ?? voices[0] ?? "";
+  voiceSelect.disabled = voices.length < 2;
+  delete voiceSelect.dataset.wanted;
+}

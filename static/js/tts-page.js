@@ -6,7 +6,15 @@
  *   ?stream=1     tick "stream the text in word by word"
  *   ?tts=ALIAS&voice=NAME  preselect provider / voice
  */
-import { PcmPlayer, StreamingSocket, StreamSession } from "./streaming.js";
+import {
+  fillVoices as fillVoicesFor,
+  PcmPlayer,
+  setBar,
+  setMs,
+  showStatus,
+  StreamingSocket,
+  StreamSession,
+} from "./streaming.js";
 
 const $ = (id) => document.getElementById(id);
 const root = $("tts-app");
@@ -34,25 +42,8 @@ let highlightTimer = null;
 
 // ---- small UI helpers ----
 
-function setStatus(text, kind = "info") {
-  ui.status.textContent = text;
-  ui.status.dataset.kind = kind;
-}
+const setStatus = (text, kind = "info") => showStatus(ui.status, text, kind);
 
-function setBar(bar, label, fraction) {
-  const pct = Math.max(0, Math.min(100, fraction * 100));
-  bar.value = pct;
-  if (label) label.textContent = `${Math.round(pct)}%`;
-}
-
-const fmtMs = (ms) => (ms == null || Number.isNaN(ms) ? "–" : `${Math.round(ms)} ms`);
-
-function setMs(el, ms) {
-  if (!el) return;
-  el.textContent = fmtMs(ms);
-  if (ms == null) delete el.dataset.ms;
-  else el.dataset.ms = String(Math.round(ms));
-}
 
 function setBusy(busy) {
   ui.stop.disabled = !busy;
@@ -60,17 +51,7 @@ function setBusy(busy) {
   root.dataset.busy = busy ? "1" : "0";
 }
 
-function fillVoices() {
-  const p = providers.find((x) => x.alias === ui.tts.value);
-  const voices = p?.voices ?? [];
-  const wanted = ui.voice.dataset.wanted;
-  ui.voice.replaceChildren(
-    ...(voices.length ? voices : [""]).map((v) => new Option(v || "(default voice)", v)),
-  );
-  ui.voice.value = voices.includes(wanted) ? wanted : p?.default_voice ?? voices[0] ?? "";
-  ui.voice.disabled = voices.length < 2;
-  delete ui.voice.dataset.wanted;
-}
+const fillVoices = () => fillVoicesFor(providers, ui.tts, ui.voice);
 
 function updateCharCount() {
   if (ui.charCount) ui.charCount.textContent = `${ui.text.value.length} / ${ui.text.maxLength}`;

@@ -15,6 +15,7 @@
  */
 import {
   PcmPlayer, StreamingSocket, StreamSession, instrumentation, resetInstrumentation,
+  fillVoices as fillVoicesFor, setBar, setMs, showStatus,
 } from "./streaming.js";
 import { MicCapture } from "./mic.js";
 
@@ -51,30 +52,13 @@ let conversationId = null;
 
 // ---- small UI helpers ----
 
-function setStatus(text, kind = "info") {
-  ui.status.textContent = text;
-  ui.status.dataset.kind = kind;
-}
-
-function setBar(bar, label, fraction) {
-  const pct = Math.max(0, Math.min(100, fraction * 100));
-  bar.value = pct;
-  if (label) label.textContent = `${Math.round(pct)}%`;
-}
+const setStatus = (text, kind = "info") => showStatus(ui.status, text, kind);
 
 function setGrowing(bar, label, text) {
   bar.removeAttribute("value"); // indeterminate: the answer's length is unknown until it ends
   if (label) label.textContent = text;
 }
 
-const fmtMs = (ms) => (ms == null || Number.isNaN(ms) ? "–" : `${Math.round(ms)} ms`);
-
-function setMs(el, ms) {
-  if (!el) return;
-  el.textContent = fmtMs(ms);
-  if (ms == null) delete el.dataset.ms;
-  else el.dataset.ms = String(Math.round(ms));
-}
 
 function refreshButtons() {
   ui.stop.disabled = !session.active;
@@ -93,17 +77,7 @@ function setHeld(src) {
   ui.talk.setAttribute("aria-pressed", src ? "true" : "false");
 }
 
-function fillVoices() {
-  const p = providers.find((x) => x.alias === ui.tts.value);
-  const voices = p?.voices ?? [];
-  const wanted = ui.voice.dataset.wanted;
-  ui.voice.replaceChildren(
-    ...(voices.length ? voices : [""]).map((v) => new Option(v || "(default voice)", v)),
-  );
-  ui.voice.value = voices.includes(wanted) ? wanted : p?.default_voice ?? voices[0] ?? "";
-  ui.voice.disabled = voices.length < 2;
-  delete ui.voice.dataset.wanted;
-}
+const fillVoices = () => fillVoicesFor(providers, ui.tts, ui.voice);
 
 function voiceChoice() {
   const choice = { tts: ui.tts.value };

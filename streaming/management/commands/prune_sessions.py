@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import logging
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -13,8 +11,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from streaming.models import SegmentRecord, StreamSession
+from streaming.services import delete_audio_files, delete_sessions
 
-logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
 DEFAULT_RETENTION_DAYS = 30
@@ -23,35 +21,6 @@ DEFAULT_RETENTION_DAYS = 30
 def retention_days() -> int:
     """``settings.STREAMING["RETENTION_DAYS"]``, 30 when unset."""
     return int(getattr(settings, "STREAMING", {}).get("RETENTION_DAYS", DEFAULT_RETENTION_DAYS))
-
-
-def delete_audio_files(names: Iterable[str]) -> int:
-    """Delete stored audio files by name; a missing or undeletable file is logged, not fatal."""
-    storage = StreamSession._meta.get_field("audio").storage
-    deleted = 0
-    for name in names:
-        if not name:
-            continue
-        try:
-            if storage.exists(name):
-                storage.delete(name)
-                deleted += 1
-        except OSError:
-            logger.exception("could not delete audio file %s", name)
-    return deleted
-
-
-def delete_sessions(queryset: QuerySet) -> tuple[int, int, list[str]]:
-    """Delete sessions (their segments cascade); their audio files are left to the caller.
-
-    Returns ``(sessions, segments, audio file names)``: delete the files once the rows are
-    gone (after the commit when inside a transaction), so a rollback never leaves a row
-    pointing to a deleted file.
-    """
-    names = [n for n in queryset.order_by().values_list("audio", flat=True) if n]
-    _, per_model = queryset.delete()
-    return (per_model.get(StreamSession._meta.label, 0),
-            per_model.get(SegmentRecord._meta.label, 0), names)
 
 
 @dataclass
