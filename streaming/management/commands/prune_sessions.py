@@ -13,7 +13,6 @@ from django.utils import timezone
 from streaming.models import SegmentRecord, StreamSession
 from streaming.services import delete_audio_files, delete_sessions
 
-
 BATCH_SIZE = 500
 DEFAULT_RETENTION_DAYS = 30
 
