@@ -1,4 +1,5 @@
 """WebSocket URL routes of every app."""
+from channels.auth import AuthMiddlewareStack
 from django.urls import path
 
 from streaming.monitor import MonitorConsumer
@@ -8,5 +9,5 @@ from voicebot.routing import websocket_urlpatterns as voicebot_routes
 websocket_urlpatterns = [
     *tts_routes,
     *voicebot_routes,
-    path("api/monitor/ws", MonitorConsumer.as_asgi()),
+    path("api/monitor/ws", AuthMiddlewareStack(MonitorConsumer.as_asgi())),
 ]

@@ -95,6 +95,9 @@ class PiperTTS:
                 stop.set()
 
         def work() -> None:
+            if stop.is_set():  # abandoned (cancelled) before a worker was free
+                hand_over(_END)
+                return
             try:
                 piper_voice = load_voice(model, config)
                 for chunk in piper_voice.synthesize(text):
