@@ -262,3 +262,35 @@ async def test_silence_is_not_a_turn(ws_client, grammar_stt) -> None:
 
     assert transcript["text"] == "" and error["code"] == "no_speech"
     assert "session" not in client.kinds()
+
+
+async def test_an_openai_compatible_server_streams_the_answer_into_speech(ws_client, settings,
+                                                                          monkeypatch) -> None:
+    from tests.loopback_openai import LoopbackOpenAI
+
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    answer = ("Sure, here is a short answer. It comes from a local model server. "
+              "Its words stream in one by one, and speech starts before the last one.")
+    tokens = [word + " " for word in answer.split(" ")]
+    async with LoopbackOpenAI(tokens=tokens, token_delay=0.03) as server:
+        llm = dict(settings.STREAMING_PROVIDERS["llm"])
+        llm["openai"] = {**llm["openai"], "OPTIONS": {
+            "model": "llama3.2", "base_url": server.base_url, "api_key": None, "timeout": 5}}
+        settings.STREAMING_PROVIDERS = {**settings.STREAMING_PROVIDERS, "llm": llm}
+        settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "llm": "openai"}
+        client, hello = await connect(ws_client)
+        await client.send(type="user_text", text="Tell me something.", tts="simulated")
+        done = await client.receive_until("done")
+
+    assert hello["llm"] == "openai" and hello["offline"] is False
+    assert done["status"] == "completed"
+    assert "".join(e["delta"] for e in client.of("llm")).strip() == answer
+    request = server.requests[0].json
+    assert request["model"] == "llama3.2" and request["stream"] is True
+    assert request["messages"][0]["role"] == "system"
+    assert request["messages"][-1] == {"role": "user", "content": "Tell me something."}
+    kinds = client.kinds()
+    last_llm = len(kinds) - 1 - kinds[::-1].index("llm")
+    assert kinds.index("audio") < last_llm
+    assert (await stored(done["session_id"])).overlap_ms > 0
