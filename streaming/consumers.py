@@ -12,7 +12,8 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterable, Callable
+from collections.abc import AsyncIterable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from channels.consumer import get_handler_name
@@ -84,6 +85,19 @@ def engine_config() -> EngineConfig:
         progress_interval_ms=conf["PROGRESS_INTERVAL_MS"],
         sequential=conf.get("SEQUENTIAL", False),
     )
+
+
+@contextmanager
+def refused_providers() -> Iterator[None]:
+    """Turn a provider lookup that fails into a ``ProtocolError`` (an ``error`` event)."""
+    try:
+        yield
+    except UnknownProvider as exc:
+        raise ProtocolError("unknown_provider", str(exc)) from None
+    except UnknownVoice as exc:
+        raise ProtocolError("unknown_voice", str(exc)) from None
+    except ImproperlyConfigured as exc:
+        raise ProtocolError("provider_unavailable", str(exc)) from None
 
 
 def get_field(msg: dict, name: str, kind: type | tuple, *, required: bool = True) -> object:
@@ -224,14 +238,8 @@ class StreamingConsumer:
     # --- streams --------------------------------------------------------------------------
     def resolve_tts(self, alias: str | None, voice: str | None) -> tuple[TTS, str, str | None]:
         """The TTS adapter, its alias and the voice for a request; refuses unknown ones."""
-        try:
+        with refused_providers():
             return resolve_tts(alias, voice)
-        except UnknownProvider as exc:
-            raise ProtocolError("unknown_provider", str(exc)) from None
-        except UnknownVoice as exc:
-            raise ProtocolError("unknown_voice", str(exc)) from None
-        except ImproperlyConfigured as exc:
-            raise ProtocolError("provider_unavailable", str(exc)) from None
 
     def speaker(self, tts: TTS, alias: str, session_id: uuid.UUID) -> FallbackTTS:
         """The requested TTS with its fallbacks (``STREAMING['TTS_FALLBACK']``) and timeouts."""

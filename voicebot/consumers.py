@@ -7,7 +7,6 @@ import uuid
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from streaming import services
 from streaming.consumers import (
@@ -16,22 +15,19 @@ from streaming.consumers import (
     ProtocolError,
     StreamingConsumer,
     get_field,
+    refused_providers,
 )
 from streaming.engine import COMPLETED, StreamResult
 from streaming.protocols import ProviderError
-from streaming.providers import UnknownProvider, default_alias, get_provider, providers
+from streaming.providers import default_alias, get_provider, providers
 
 SAMPLE_RATES = range(8000, 48001)
 
 
 def provider(role: str, alias: str) -> object:
     """A provider for a turn; configuration problems become ``error`` events."""
-    try:
+    with refused_providers():
         return get_provider(role, alias)
-    except UnknownProvider as exc:
-        raise ProtocolError("unknown_provider", str(exc)) from None
-    except ImproperlyConfigured as exc:
-        raise ProtocolError("provider_unavailable", str(exc)) from None
 
 
 def llm_info(alias: str) -> dict:
