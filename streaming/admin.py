@@ -220,8 +220,26 @@ class LatencyReportForm(forms.Form):
         return data
 
 
+class RecordAdmin(admin.ModelAdmin):
+    """Records written by the streams: viewed (and deleted) here, never added or edited."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Records are written by streams, not typed in."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Read-only: the record is what happened."""
+        return False
+
+    def on_changelist(self, request: HttpRequest) -> bool:
+        """Whether this request is the changelist (where heavy columns are deferred)."""
+        match = getattr(request, "resolver_match", None)
+        opts = self.model._meta
+        return bool(match and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist")
+
+
 @admin.register(StreamSession)
-class StreamSessionAdmin(admin.ModelAdmin):
+class StreamSessionAdmin(RecordAdmin):
     """Sessions with their providers and latency metrics; read-only detail pages."""
 
     list_display = ("short_id", "kind", "status", "providers", "voice", "ttfa", "overhead",
@@ -265,22 +283,11 @@ class StreamSessionAdmin(admin.ModelAdmin):
         ("Timeline events", {"classes": ("collapse",), "fields": ("timeline_events",)}),
     )
 
-    # --- permissions: sessions are recorded by streams, viewed and deleted here ----------
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Sessions are recorded by streams, not typed in."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Read-only: the record is what happened."""
-        return False
-
     # --- querysets -----------------------------------------------------------------------
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """On the changelist, heavy columns are deferred and a short text preview added."""
         qs = super().get_queryset(request)
-        match = getattr(request, "resolver_match", None)
-        opts = self.model._meta
-        if match and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist":
+        if self.on_changelist(request):
             preview = Coalesce(NullIf(Substr("user_text", 1, PREVIEW_CHARS + 1), Value("")),
                                Substr("input_text", 1, PREVIEW_CHARS + 1))
             qs = qs.defer(*HEAVY_FIELDS).annotate(preview=preview)

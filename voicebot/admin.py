@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from streaming.admin import RecordAdmin
 from streaming.models import StreamSession
 from voicebot.models import Conversation
 
@@ -56,7 +57,7 @@ class TurnInline(admin.TabularInline):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(RecordAdmin):
     """Conversations with their turns and the history the LLM saw (read-only)."""
 
     list_display = ("short_id", "llm_provider", "turns", "created_at", "updated_at")
@@ -76,19 +77,10 @@ class ConversationAdmin(admin.ModelAdmin):
     )
     inlines = [TurnInline]
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Conversations are recorded by the voicebot."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Read-only: the record is what was said."""
-        return False
-
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """The history (a long JSON list) is not loaded for the changelist."""
         qs = super().get_queryset(request)
-        match = getattr(request, "resolver_match", None)
-        if match and match.url_name == "voicebot_conversation_changelist":
+        if self.on_changelist(request):
             qs = qs.defer("history", "system_prompt")
         return qs
 
