@@ -79,7 +79,8 @@ class PiperTTS:
 
     def warm_up(self) -> None:
         """Load the voice in the background, so the first sentence does not wait for it."""
-        self._executor.submit(load_voice, *self._paths)
+        if str(self._paths[0]) not in _voices:  # once loaded, no job for the pool
+            self._executor.submit(load_voice, *self._paths)
 
     async def synthesize(self, text: str, *, voice: str | None = None) -> AsyncIterator[bytes]:
         """Yield s16le PCM, a sentence at a time, synthesized off the event loop."""
