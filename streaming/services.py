@@ -64,11 +64,11 @@ def finish_session(session_id: uuid.UUID, result: StreamResult, *, sample_rate: 
 
 
 def store_audio(session_id: uuid.UUID, pcm: bytes, sample_rate: int) -> None:
-    """Save a session's audio as a WAV file in the default storage."""
-    session = StreamSession.objects.get(id=session_id)
-    session.audio.save(f"{session_id}.wav", ContentFile(pcm_to_wav(pcm, sample_rate)),
-                       save=False)
-    StreamSession.objects.filter(id=session_id).update(audio=session.audio.name)
+    """Save a session's audio as a WAV file in the field's storage (no extra query)."""
+    field = StreamSession._meta.get_field("audio")
+    name = field.storage.save(field.generate_filename(None, f"{session_id}.wav"),
+                              ContentFile(pcm_to_wav(pcm, sample_rate)))
+    StreamSession.objects.filter(id=session_id).update(audio=name)
 
 
 def clean_client_metrics(data: Mapping[str, object]) -> dict[str, object]:
