@@ -32,6 +32,14 @@ def launch(playwright: object, *extra_flags: str) -> object:
     return playwright.chromium.launch(executable_path=CHROMIUM, args=[*FLAGS, *extra_flags])
 
 
+def new_page(browser: object) -> tuple[object, list[str]]:
+    """A page of ``browser`` and the list its uncaught script errors are collected in."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    return page, errors
+
+
 class LiveServerTestCase(ChannelsLiveServerTestCase):
     """A live Daphne in a freshly *spawned* process, configured by ``server_env``.
 

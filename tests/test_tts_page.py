@@ -4,7 +4,7 @@ from __future__ import annotations
 from playwright.sync_api import sync_playwright
 
 from streaming.models import StreamSession
-from tests.browser import LiveServerTestCase, launch
+from tests.browser import LiveServerTestCase, launch, new_page
 
 PARAGRAPH = (
     "Good afternoon. This page speaks while it is still synthesizing. "
@@ -19,9 +19,7 @@ class TTSPageTest(LiveServerTestCase):
     def test_speaking_a_paragraph_starts_playback_before_done(self) -> None:
         with sync_playwright() as playwright:
             browser = launch(playwright)
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page, errors = new_page(browser)
             page.goto(f"{self.live_server_url}/tts/")
             page.fill("#text", PARAGRAPH)
             page.click("#speak")

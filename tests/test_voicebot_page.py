@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from streaming.models import StreamSession
-from tests.browser import LiveServerTestCase, launch
+from tests.browser import LiveServerTestCase, launch, new_page
 
 GRAMMAR = Path(__file__).with_name("turns.jsgf")
 READY = "() => document.querySelector('#voicebot-app')?.dataset.ready === '1'"
@@ -43,9 +43,7 @@ class VoicebotPageTest(LiveServerTestCase):
     def test_typed_turn_is_answered_aloud(self) -> None:
         with sync_playwright() as playwright:
             browser = launch(playwright)
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page, errors = new_page(browser)
             page.goto(f"{self.live_server_url}/voicebot/")
             page.wait_for_function(READY)
             assert "offline responder" in page.inner_text("#llm-label").lower()
@@ -72,9 +70,7 @@ class VoicebotPageTest(LiveServerTestCase):
                 browser = launch(playwright, "--use-fake-ui-for-media-stream",
                                  "--use-fake-device-for-media-stream",
                                  f"--use-file-for-fake-audio-capture={wav}%noloop")
-                page = browser.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
+                page, errors = new_page(browser)
                 page.goto(f"{self.live_server_url}/voicebot/?autotalk=3500")
                 page.wait_for_function(ANSWERED, timeout=90_000)
                 state = page.evaluate("() => window.__voicebot")
