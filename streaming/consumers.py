@@ -35,7 +35,6 @@ from streaming.protocols import TTS
 from streaming.providers import (
     UnknownProvider,
     UnknownVoice,
-    default_alias,
     get_provider,
     resolve_tts,
 )
@@ -82,6 +81,8 @@ def engine_config() -> EngineConfig:
         queue_size=conf["QUEUE_SIZE"],
         frame_ms=conf["FRAME_MS"],
         max_lead_ms=conf["MAX_LEAD_MS"],
+        lookahead_segments=conf["LOOKAHEAD_SEGMENTS"],
+        lookahead_ms=conf["LOOKAHEAD_MS"],
         progress_interval_ms=conf["PROGRESS_INTERVAL_MS"],
         sequential=conf.get("SEQUENTIAL", False),
     )
@@ -129,17 +130,6 @@ class StreamingConsumer:
         self.session_ids: list[uuid.UUID] = []
         await self.channel_layer.group_add(STREAMS_GROUP, self.channel_name)
         await self.accept()
-        self.warm_up_default_tts()
-
-    def warm_up_default_tts(self) -> None:
-        """Let the default TTS prepare (load a voice) before the first text arrives."""
-        try:
-            tts = get_provider("tts", default_alias("tts"))
-        except (UnknownProvider, ImproperlyConfigured):
-            return  # reported when a stream asks for it
-        warm_up = getattr(tts, "warm_up", None)
-        if warm_up is not None:
-            warm_up()
 
     async def disconnect(self, code: int) -> None:
         """The client is gone: stop the stream (its record is still saved)."""

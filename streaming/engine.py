@@ -1,24 +1,38 @@
 """The parallel streaming pipeline: text deltas in; segments, audio and progress out.
 
-Plain asyncio, no Django. A text producer task feeds the segmenter and puts segments on
-a bounded queue; a synthesizer task takes them in order, streams each through the TTS
-provider and emits the audio in frames while the producer is still reading text. Every
-step is stamped on a monotonic timeline, from which the metrics of DESIGN.md derive.
+Plain asyncio, no Django. Three tasks per stream:
+
+- the **producer** reads text deltas, feeds the segmenter and queues each cut segment;
+- the **scheduler** starts each segment's synthesis (a task of its own) as soon as the
+  look-ahead has room: at most ``lookahead_segments`` segments are synthesized ahead of the
+  one being sent, and none starts while ``lookahead_ms`` of audio already waits unsent.
+  Each request carries, in :data:`streaming.scheduling.need_by`, when the listener will
+  need that audio, so local engines can serve the most urgent request first;
+- the **sender** takes the segments in order and sends their frames as they arrive,
+  paced to stay at most ``max_lead_ms`` ahead of a listener that reports playback.
+
+So segment N+1 is synthesized while segment N is still being synthesized or played, and
+pacing never holds a provider's stream. Every step is stamped on a monotonic timeline,
+from which the metrics derive (docs/ARCHITECTURE.md).
 """
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 
-from streaming.protocols import TTS
+from streaming.protocols import TTS, TruncatedSpeech
+from streaming.scheduling import need_by
 from streaming.segmenter import Segmenter
 
 Event = dict | bytes
 Emit = Callable[[Event], Awaitable[None]]
 
 COMPLETED, CANCELLED, FAILED = "completed", "cancelled", "failed"
+SPEECH_MS_PER_CHAR = 55.0  # audio expected per character before a voice has shown its pace
 
 
 @dataclass(frozen=True)
@@ -28,6 +42,8 @@ class EngineConfig:
     queue_size: int = 8
     frame_ms: int = 100
     max_lead_ms: float = 2000.0
+    lookahead_segments: int = 3  # segments synthesized ahead of the one being sent
+    lookahead_ms: float = 6000.0  # no new synthesis starts while this much audio waits
     progress_interval_ms: float = 100.0
     first_min_words: int = 4
     sequential: bool = False  # the naive design (benchmarks): synthesize after all text is in
@@ -96,13 +112,13 @@ class Timeline:
     """Events stamped in milliseconds since the stream's start, on a monotonic clock."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
+        self.clock = clock
         self._start = clock()
         self.events: list[list] = []
 
     def now_ms(self) -> float:
         """Milliseconds since the start."""
-        return (self._clock() - self._start) * 1000
+        return (self.clock() - self._start) * 1000
 
     def mark(self, name: str, index: int | None = None, **data: object) -> float:
         """Stamp an event; returns its time."""
@@ -166,9 +182,53 @@ class PcmFramer:
         step = self.frame_bytes
         return [data[i : min(i + step, usable)] for i in range(0, usable, step)]
 
-    def reset(self) -> None:
-        """Drop a dangling half sample at the end of a segment."""
-        self._carry = b""
+
+class SegmentAudio:
+    """One segment's synthesized frames, held until the sender takes them, in order."""
+
+    def __init__(self, framer: PcmFramer, chars: int) -> None:
+        self.frames: deque[bytes] = deque()
+        self.chars = chars  # length of the text being spoken
+        self.received = 0  # bytes synthesized for this segment
+        self.done = False
+        self.taken = False  # the sender has taken a frame of this segment
+        self.error: Exception | None = None
+        self._framer = framer
+        self._changed = asyncio.Event()
+
+    def put(self, chunk: bytes) -> int:
+        """Add a provider chunk as frames; returns the bytes added."""
+        frames = self._framer.split(chunk)
+        self.frames.extend(frames)
+        self._changed.set()
+        added = sum(len(frame) for frame in frames)
+        self.received += added
+        return added
+
+    def clear(self) -> int:
+        """Drop every frame held (for a fresh start); returns the bytes dropped."""
+        dropped = sum(len(frame) for frame in self.frames)
+        self.frames.clear()
+        self.received -= dropped
+        return dropped
+
+    def close(self, error: Exception | None = None) -> None:
+        """Synthesis ended (with ``error`` if it failed)."""
+        self.done, self.error = True, error
+        self._changed.set()
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        """The frames as they come; raises the synthesis error after the last good one."""
+        while True:
+            while self.frames:
+                self.taken = True
+                yield self.frames.popleft()
+            if self.done:
+                if self.error is not None:
+                    raise self.error
+                return
+            self._changed.clear()
+            await self._changed.wait()
 
 
 def derive_metrics(timeline: Timeline, segments: list[SegmentTiming], *, sample_rate: int,
@@ -211,7 +271,7 @@ class _Progress:
 
 
 class StreamEngine:
-    """One stream: producer and synthesizer tasks joined by a bounded queue.
+    """One stream: producer, scheduler, per-segment synthesis and sender tasks.
 
     ``run()`` returns a :class:`StreamResult` whatever happens; ``cancel()`` stops every
     task at once; ``played()`` takes the listener's position for flow control.
@@ -239,12 +299,18 @@ class StreamEngine:
         self._speakable = speakable
         self._echo_type = echo_type
         self._segmenter = Segmenter(first_min_words=self.config.first_min_words)
-        self._framer = PcmFramer(int(self.sample_rate * 2 * self.config.frame_ms / 1000))
+        self._frame_bytes = int(self.sample_rate * 2 * self.config.frame_ms / 1000)
         self._progress = _Progress()
         self._input: list[str] = []
         self._bytes_sent = 0
+        self._bytes_synthesized = 0
+        self._unsent = 0  # segments whose synthesis started and whose audio is not all sent
+        self._room = asyncio.Event()  # set when the look-ahead may have room again
         self._tasks: list[asyncio.Task] = []
+        self._synthesis: set[asyncio.Task] = set()
+        self._audio: list[SegmentAudio] = []  # per segment index, once its synthesis started
         self._cancel_requested = False
+        self._first_audio_ms: float | None = None
         self._played_ms: float | None = None
         self._played_at = 0.0
         self._played_changed = asyncio.Event()
@@ -252,16 +318,31 @@ class StreamEngine:
     @property
     def audio_sent_ms(self) -> float:
         """Milliseconds of audio sent so far."""
-        return self._bytes_sent / 2 / self.sample_rate * 1000
+        return self._ms(self._bytes_sent)
+
+    @property
+    def buffered_ms(self) -> float:
+        """Milliseconds of audio synthesized and not sent yet (the look-ahead's buffer)."""
+        return self._ms(self._bytes_synthesized - self._bytes_sent)
+
+    @property
+    def synthesizing(self) -> int:
+        """Segments being synthesized now."""
+        return sum(not task.done() for task in self._synthesis)
+
+    def _ms(self, pcm_bytes: int) -> float:
+        return pcm_bytes / 2 / self.sample_rate * 1000
 
     async def run(self, deltas: AsyncIterable[str]) -> StreamResult:
         """Stream ``deltas`` through segmentation and TTS until done, cancelled or failed."""
         if self._cancel_requested:  # cancelled before it started
             return self._finish(CANCELLED, "", "")
-        queue: asyncio.Queue[SegmentTiming | None] = asyncio.Queue(self.config.queue_size)
+        cut: asyncio.Queue[SegmentTiming | None] = asyncio.Queue(self.config.queue_size)
+        started: asyncio.Queue[tuple[SegmentTiming, SegmentAudio] | None] = asyncio.Queue()
         self._tasks = [
-            asyncio.create_task(self._produce(deltas, queue), name="stream-producer"),
-            asyncio.create_task(self._synthesize(queue), name="stream-synthesizer"),
+            asyncio.create_task(self._produce(deltas, cut), name="stream-producer"),
+            asyncio.create_task(self._schedule(cut, started), name="stream-scheduler"),
+            asyncio.create_task(self._send(started), name="stream-sender"),
         ]
         status, error, code = COMPLETED, "", ""
         try:
@@ -282,7 +363,8 @@ class StreamEngine:
         return self._finish(status, error, code)
 
     def cancel(self) -> None:
-        """Stop the stream now: every task is cancelled; ``run()`` returns ``cancelled``."""
+        """Stop the stream now: every task is cancelled (``run()`` then stops each segment's
+        synthesis and drops the buffered audio) and ``run()`` returns ``cancelled``."""
         self._cancel_requested = True
         for task in self._tasks:
             task.cancel()
@@ -295,9 +377,10 @@ class StreamEngine:
             self._played_changed.set()
 
     async def _stop_tasks(self) -> None:
-        for task in self._tasks:
+        tasks = [*self._tasks, *self._synthesis]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _finish(self, status: str, error: str, code: str) -> StreamResult:
         if self.result is None:
@@ -349,30 +432,107 @@ class StreamEngine:
         self.segments.append(segment)
         await queue.put(segment)
 
-    async def _synthesize(self, queue: asyncio.Queue) -> None:
-        while (segment := await queue.get()) is not None:
-            await self._emit({"type": "segment", "index": segment.index, "text": segment.text})
-            segment.audio_offset_ms = self.audio_sent_ms
-            segment.request_ms = self.timeline.mark("tts_request", segment.index)
-            async for chunk in self.tts.synthesize(segment.spoken, voice=self.voice):
+    async def _schedule(self, cut: asyncio.Queue, started: asyncio.Queue) -> None:
+        """Start each segment's synthesis, in order, as soon as the look-ahead has room."""
+        while (segment := await cut.get()) is not None:
+            await self._wait_for_room()
+            audio = SegmentAudio(PcmFramer(self._frame_bytes), len(segment.spoken))
+            self._audio.append(audio)
+            self._unsent += 1
+            task = asyncio.create_task(self._synthesize(segment, audio),
+                                       name=f"stream-tts-{segment.index}")
+            self._synthesis.add(task)
+            task.add_done_callback(self._synthesis.discard)
+            started.put_nowait((segment, audio))
+        started.put_nowait(None)
+
+    async def _wait_for_room(self) -> None:
+        """Wait while ``lookahead_segments`` segments are ahead of the one being sent, or
+        ``lookahead_ms`` of audio waits unsent (never when nothing is in flight)."""
+        config = self.config
+        while self._unsent and (self._unsent > config.lookahead_segments
+                                or self.buffered_ms >= config.lookahead_ms):
+            self._room.clear()
+            await self._room.wait()
+
+    def _need_by(self, index: int) -> float:
+        """When the listener will reach segment ``index`` (clock seconds), as known now.
+
+        The audio of every earlier segment comes first: what it has synthesized, or for
+        one still in synthesis its length estimated from its text at the voice's pace
+        seen so far. The listener plays on in real time from its last ``played`` report,
+        or from the first audio sent.
+        """
+        done = [a for a in self._audio if a.done]
+        done_chars = sum(a.chars for a in done)
+        ms_per_char = (self._ms(sum(a.received for a in done)) / done_chars if done_chars
+                       else SPEECH_MS_PER_CHAR)
+        before = sum(self._ms(a.received) if a.done
+                     else max(self._ms(a.received), a.chars * ms_per_char)
+                     for a in self._audio[:index])
+        now = self.timeline.now_ms()
+        if self._played_ms is not None:
+            listener = self._played_ms + now - self._played_at
+        elif self._first_audio_ms is not None:
+            listener = now - self._first_audio_ms
+        else:
+            listener = 0.0
+        return self.timeline.clock() + max(0.0, before - listener) / 1000
+
+    async def _synthesize(self, segment: SegmentTiming, audio: SegmentAudio) -> None:
+        """Stream one segment through the TTS into its buffer (errors go in the buffer).
+
+        If the TTS stops mid-segment and a fallback takes over (``TruncatedSpeech``), a
+        segment none of whose frames the sender has taken is asked for again whole; one
+        already playing keeps what it has (audio sent is never repeated).
+        """
+        need_by.set(self._need_by(segment.index))
+        segment.request_ms = self.timeline.mark("tts_request", segment.index)
+        while True:
+            try:
+                await self._synthesize_into(segment, audio)
+                break
+            except TruncatedSpeech:
+                if audio.taken:
+                    break
+                self._bytes_synthesized -= audio.clear()
+                self.timeline.mark("tts_retry", segment.index)
+            except Exception as exc:  # raised by the sender when it reaches this segment
+                audio.close(exc)
+                return
+        segment.end_ms = self.timeline.mark("tts_end", segment.index)
+        self._progress.synth_chars += len(segment.text)
+        audio.close()
+        await self._send_progress()
+
+    async def _synthesize_into(self, segment: SegmentTiming, audio: SegmentAudio) -> None:
+        async with aclosing(self.tts.synthesize(segment.spoken, voice=self.voice)) as chunks:
+            async for chunk in chunks:
                 if not chunk:
                     continue
                 if segment.first_byte_ms is None:
                     segment.first_byte_ms = self.timeline.mark("tts_first_byte", segment.index)
-                for frame in self._framer.split(chunk):
-                    await self._send_audio(segment, frame)
-            self._framer.reset()
-            segment.end_ms = self.timeline.mark("tts_end", segment.index)
-            self._progress.synth_chars += len(segment.text)
-            await self._send_progress()
+                self._bytes_synthesized += audio.put(chunk)
+
+    async def _send(self, started: asyncio.Queue) -> None:
+        """Send the segments in order: each one's announcement, then its frames."""
+        while (item := await started.get()) is not None:
+            segment, audio = item
+            await self._emit({"type": "segment", "index": segment.index, "text": segment.text})
+            segment.audio_offset_ms = self.audio_sent_ms
+            async for frame in audio:
+                await self._send_audio(segment, frame)
+            self._unsent -= 1
+            self._room.set()
 
     async def _send_audio(self, segment: SegmentTiming, frame: bytes) -> None:
         await self._pace()
         if self._bytes_sent == 0:
-            self.timeline.mark("first_audio", segment.index)
+            self._first_audio_ms = self.timeline.mark("first_audio", segment.index)
         await self._emit(frame)
         self._bytes_sent += len(frame)
         segment.bytes += len(frame)
+        self._room.set()
         self.timeline.mark("audio_sent", segment.index, bytes=len(frame))
         await self._send_progress()
 
@@ -398,14 +558,21 @@ class StreamEngine:
         if not final and now - progress.last_ms < self.config.progress_interval_ms:
             return
         progress.last_ms = now
-        share = progress.synth_chars / max(progress.text_chars, 1) * 100
+        if final:
+            percent: float | None = 100.0
+        elif progress.text_done:  # the whole text is known: a share that only grows
+            percent = round(min(99.9, progress.synth_chars / max(progress.text_chars, 1) * 100),
+                            1)
+        else:
+            percent = None
         await self._emit({
             "type": "progress",
             "text_chars": progress.text_chars,
             "text_done": progress.text_done,
             "synth_chars": progress.synth_chars,
+            "synth_ms": round(self._ms(self._bytes_synthesized), 1),
             "audio_ms": round(self.audio_sent_ms, 1),
-            "tts_percent": 100.0 if final else round(min(99.9, share), 1),
+            "tts_percent": percent,
         })
 
 

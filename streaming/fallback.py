@@ -2,10 +2,12 @@
 
 If the active provider fails before a segment's first audio byte (auth error, timeout,
 unavailable), the same segment is retried on the next provider. If it fails after audio
-has started, the rest of that segment is dropped (audio already sent is never repeated)
-and the following segments go to the next provider. Audio of a provider at another rate
-is resampled (soxr) to the rate announced for the session. Only when the chain is
-exhausted does the failure reach the engine, which ends the stream as ``failed``.
+has started, the following segments go to the next provider and the segment's stream ends
+with ``TruncatedSpeech``: the engine asks again for a segment none of whose audio was sent
+yet, and otherwise drops its rest (audio already sent is never repeated). Audio of a
+provider at another rate is resampled (soxr) to the rate announced for the session. Only
+when the chain is exhausted does the failure reach the engine, which ends the stream as
+``failed``.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import TTS, ProviderError
+from streaming.protocols import TTS, ProviderError, TruncatedSpeech
 
 
 @dataclass(frozen=True)
@@ -67,24 +69,31 @@ class FallbackTTS:
         return self.chain[self.active][0]
 
     async def synthesize(self, text: str, *, voice: str | None) -> AsyncIterator[bytes]:
-        """Yield the segment's audio from the first provider of the chain that works."""
+        """Yield the segment's audio from the first provider of the chain that works.
+
+        Several segments may be synthesized at once: a failure moves the chain on only
+        if no other segment has moved it past the failed provider already.
+        """
         while True:
-            alias, tts = self.chain[self.active]
+            index = self.active
+            alias, tts = self.chain[index]
             started = False
             try:
-                async for chunk in self._timed(tts, text, voice if self.active == 0 else None):
+                async for chunk in self._timed(tts, text, voice if index == 0 else None):
                     started = True
                     yield chunk
                 return
             except (ProviderError, TimeoutError, ImproperlyConfigured) as exc:
                 reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                if self.active + 1 >= len(self.chain):
+                if index + 1 >= len(self.chain):
                     tried = " -> ".join(a for a, _ in self.chain)
                     raise ProviderError(f"every TTS provider failed ({tried}); "
                                         f"{alias}: {reason}") from exc
-                await self._switch(reason, after_audio=started)
+                if index == self.active:
+                    await self._switch(reason, after_audio=started)
                 if started:
-                    return  # the rest of this segment is lost, never repeated
+                    raise TruncatedSpeech(f"{alias} stopped mid-segment ({reason}); "
+                                          f"{self.alias} takes over") from exc
 
     async def _timed(self, tts: TTS, text: str, voice: str | None) -> AsyncIterator[bytes]:
         """The provider's audio with first-byte and between-chunk timeouts, at our rate."""

@@ -30,3 +30,8 @@ class STT(Protocol):
 
 class ProviderError(Exception):
     """A provider failed (network, auth, engine); the stream ends as ``failed``."""
+
+
+class TruncatedSpeech(ProviderError):
+    """A TTS stream stopped after some audio and a fallback took over for what follows:
+    the caller keeps the audio it already passed on, or asks again for the whole text."""

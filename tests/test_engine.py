@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -16,6 +17,7 @@ from streaming.engine import (
     TextInput,
     text_once,
 )
+from streaming.scheduling import need_by
 from streaming.simulated import SimulatedLLM, SimulatedTTS
 
 REPLY = (
@@ -227,8 +229,7 @@ def test_framer_keeps_whole_samples_across_odd_chunks() -> None:
     frames = framer.split(b"\x01\x02\x03") + framer.split(b"\x04\x05\x06\x07\x08\x09")
     assert frames == [b"\x01\x02", b"\x03\x04\x05\x06", b"\x07\x08"]
     assert all(len(f) % 2 == 0 for f in frames)
-    framer.reset()
-    assert framer.split(b"\x0a\x0b") == [b"\x0a\x0b"]
+    assert framer.split(b"\x0a") == [b"\x09\x0a"]  # the odd byte waited for its partner
 
 
 async def test_sequential_mode_waits_for_all_text_before_synthesis() -> None:
@@ -241,3 +242,130 @@ async def test_sequential_mode_waits_for_all_text_before_synthesis() -> None:
     assert result.status == COMPLETED
     assert recorder.index("input_end") < recorder.index("segment")
     assert result.metrics["overlap_ms"] < 0
+
+
+def events_named(result, name: str) -> dict[int, list[float]]:
+    """Times of a timeline event, by segment index."""
+    times: dict[int, list[float]] = {}
+    for event in result.timeline:
+        if event[1] == name:
+            times.setdefault(event[2], []).append(event[0])
+    return times
+
+
+async def until(condition, what: str, timeout: float = 10) -> None:
+    """Wait for a condition of the running engine (polled; fails after ``timeout``)."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+LONG_SENTENCES = [
+    f"Sentence number {n} is long enough to stand as a segment of its own here. "
+    for n in range(1, 11)
+]
+
+
+async def test_next_segments_are_synthesized_before_the_one_playing_has_all_been_sent() -> None:
+    # The TTS takes longer to its first byte (300 ms) than the lead the listener allows
+    # (100 ms): only synthesis ahead of the sending keeps segment boundaries gapless.
+    tts = SimulatedTTS(first_byte_ms=300, realtime_factor=50, ms_per_char=5)
+    config = EngineConfig(frame_ms=100, max_lead_ms=100, lookahead_segments=3)
+    engine = StreamEngine(tts, Recorder().emit, config=config, clock=lambda: 0.0)
+    engine.played(0)  # the listener holds at 0 ms (frozen clock): segment 0 cannot finish
+    run = asyncio.create_task(engine.run(text_once("".join(LONG_SENTENCES[:4]))))
+    await until(lambda: engine.segments and engine.synthesizing == 0, "synthesis ahead")
+
+    assert engine.audio_sent_ms == 200  # two frames of segment 0 sent, then held
+    assert [s.first_byte_ms is not None for s in engine.segments] == [True] * 4
+
+    engine.played(1e9)
+    result = await run
+    first_bytes = events_named(result, "tts_first_byte")
+    sent = events_named(result, "audio_sent")
+    for n in range(len(result.segments) - 1):  # the next audio was there before this one ended
+        assert first_bytes[n + 1][0] <= sent[n][-1]
+    assert result.status == COMPLETED
+
+
+async def test_lookahead_stops_at_its_segment_count_while_the_listener_holds() -> None:
+    tts = SimulatedTTS(first_byte_ms=1, realtime_factor=1000, ms_per_char=5)
+    config = EngineConfig(frame_ms=100, max_lead_ms=100, lookahead_segments=2,
+                          lookahead_ms=1e9)
+    engine = StreamEngine(tts, Recorder().emit, config=config, clock=lambda: 0.0)
+    engine.played(0)
+    run = asyncio.create_task(engine.run(text_once("".join(LONG_SENTENCES))))
+    await until(lambda: len(engine.segments) == 10 and engine.synthesizing == 0, "held")
+
+    requested = [s.index for s in engine.segments if s.request_ms is not None]
+    assert requested == [0, 1, 2]  # the one playing and two ahead
+
+    engine.played(1e9)
+    result = await run
+    assert result.status == COMPLETED and len(events_named(result, "tts_request")) == 10
+
+
+async def test_lookahead_starts_no_synthesis_while_its_audio_budget_is_full() -> None:
+    tts = SimulatedTTS(first_byte_ms=1, realtime_factor=1000, ms_per_char=10)
+    config = EngineConfig(frame_ms=100, max_lead_ms=100, lookahead_segments=9,
+                          lookahead_ms=1200)
+    engine = StreamEngine(tts, Recorder().emit, config=config, clock=lambda: 0.0)
+    engine.played(0)
+    text_input = TextInput()
+    run = asyncio.create_task(engine.run(text_input))
+    for n, sentence in enumerate(LONG_SENTENCES):  # each cuts the one before it
+        text_input.push(sentence)
+        await until(lambda n=n: len(engine.segments) == n and engine.synthesizing == 0 and (
+            n == 0 or engine.segments[-1].request_ms is not None
+            or engine.buffered_ms >= 1200), "admitted or refused")
+    requested = [s for s in engine.segments if s.request_ms is not None]
+
+    assert 1 < len(requested) < len(engine.segments)
+    assert engine.buffered_ms >= 1200  # it stopped because the budget was full
+    buffered_before_last = engine.buffered_ms - tts.audio_ms_for(requested[-1].spoken)
+    assert buffered_before_last < 1200  # ... and not before
+
+    text_input.close()
+    engine.played(1e9)
+    assert (await run).status == COMPLETED
+
+
+async def test_need_by_grows_with_the_audio_queued_before_each_segment() -> None:
+    seen: list[tuple[float, float | None]] = []
+
+    class Recording(SimulatedTTS):
+        async def synthesize(self, text: str, *, voice: str | None = None):
+            seen.append((time.monotonic(), need_by.get()))
+            async for chunk in super().synthesize(text, voice=voice):
+                yield chunk
+
+    engine = StreamEngine(Recording(first_byte_ms=1, realtime_factor=1000), Recorder().emit,
+                          config=EngineConfig(lookahead_segments=3))
+    result = await engine.run(text_once("".join(LONG_SENTENCES[:4])))
+
+    assert result.status == COMPLETED and len(seen) == 4
+    (asked_first, first), *_, (asked_fourth, fourth) = seen
+    assert first <= asked_first + 0.001  # the first segment is needed now (TTFA)
+    needed_after = fourth - asked_fourth  # the fourth plays after three segments' audio
+    assert needed_after * 1000 >= 3 * 0.9 * len(result.segments[0].spoken) * 55
+
+
+async def test_cancel_during_lookahead_stops_every_synthesis_and_drops_buffered_audio() -> None:
+    recorder = Recorder()
+    tts = SimulatedTTS(first_byte_ms=1, realtime_factor=1, ms_per_char=20)  # real time
+    config = EngineConfig(frame_ms=100, max_lead_ms=100, lookahead_segments=3)
+    engine = StreamEngine(tts, recorder.emit, config=config, clock=lambda: 0.0)
+    engine.played(0)
+    before = asyncio.all_tasks()
+    run = asyncio.create_task(engine.run(text_once("".join(LONG_SENTENCES[:6]))))
+    await until(lambda: engine.synthesizing >= 3 and engine.buffered_ms > 0, "lookahead")
+
+    engine.cancel()
+    result = await run
+
+    assert result.status == CANCELLED
+    assert engine.synthesizing == 0 and asyncio.all_tasks() == before
+    frames = recorder.kinds().count("audio")
+    assert frames * 100 == engine.audio_sent_ms  # the buffered audio was never sent
+    await asyncio.sleep(0.05)
+    assert recorder.kinds().count("audio") == frames

@@ -1,13 +1,15 @@
 """TTS fallback: before the first byte, mid-audio, on a stall, at another sample rate."""
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.db import database_sync_to_async
 
-from streaming.engine import COMPLETED, FAILED, StreamEngine, text_once
+from streaming.engine import COMPLETED, FAILED, EngineConfig, StreamEngine, text_once
 from streaming.fallback import FallbackTTS, Timeouts
 from streaming.models import StreamSession
-from streaming.protocols import ProviderError
+from streaming.protocols import ProviderError, TruncatedSpeech
 from streaming.simulated import SimulatedTTS
 
 TEXT = "First sentence is here. Second sentence follows it. Third one ends the text."
@@ -38,12 +40,28 @@ async def test_failure_mid_audio_drops_the_rest_and_never_repeats_it() -> None:
     frame = 24000 * 2 // 10
     speaker = FallbackTTS([("flaky", tts(fail_after_frames=2)), ("backup", tts())])
 
-    first = await collect(speaker, "A segment long enough for many frames of audio.")
+    first: list[bytes] = []
+    with pytest.raises(TruncatedSpeech, match="flaky stopped mid-segment"):
+        async for chunk in speaker.synthesize("A segment long enough for many frames.",
+                                              voice=None):
+            first.append(chunk)
     second = await collect(speaker, "The next segment.")
 
-    assert len(first) == 2 * frame  # what was sent stays; the rest is not re-spoken
+    assert len(b"".join(first)) == 2 * frame  # what came stays; the rest is not re-spoken
     assert speaker.switches[0]["after_audio"] is True
     assert len(second) == tts().audio_ms_for("The next segment.") * 48  # from the backup
+
+
+async def test_segments_failing_at_once_move_the_chain_on_by_one_provider() -> None:
+    speaker = FallbackTTS([("stalled", tts(first_byte_ms=60_000)), ("backup", tts()),
+                           ("last", tts())], timeouts=Timeouts(first_byte=0.1))
+
+    first, second = await asyncio.gather(collect(speaker, "One segment."),
+                                         collect(speaker, "Another segment."))
+
+    assert first and second  # both spoken by the backup, none given up
+    assert speaker.alias == "backup"
+    assert [(s["from"], s["to"]) for s in speaker.switches] == [("stalled", "backup")]
 
 
 async def test_a_stall_times_out_and_falls_back() -> None:
@@ -93,6 +111,37 @@ async def test_segments_are_spoken_once_across_a_switch_in_the_engine() -> None:
     segments = [e["index"] for e in events if isinstance(e, dict) and e["type"] == "segment"]
     assert segments == list(range(len(result.segments)))
     assert len(speaker.switches) == 1
+
+
+async def test_a_switch_mid_audio_re_asks_segments_not_yet_playing_and_keeps_the_one_playing(
+) -> None:
+    frame = 24000 * 2 // 10
+    sent: list[bytes] = []
+
+    async def emit(event: object) -> None:
+        if isinstance(event, bytes):
+            sent.append(event)
+
+    backup = tts()
+    speaker = FallbackTTS([("flaky", tts(fail_after_frames=3)), ("backup", backup)])
+    config = EngineConfig(frame_ms=100, max_lead_ms=100, lookahead_segments=3)
+    engine = StreamEngine(speaker, emit, config=config, clock=lambda: 0.0)
+    engine.played(0)  # a listener at the start: with the clock frozen, segment 0 stays playing
+    run = asyncio.create_task(engine.run(text_once(TEXT)))
+    while speaker.switches == [] or engine.synthesizing:
+        await asyncio.sleep(0.01)
+
+    engine.played(1e9)
+    result = await run
+
+    first, *rest = result.segments
+    assert result.status == COMPLETED and rest
+    assert first.bytes == 3 * frame  # it was playing: cut short, never repeated
+    for segment in rest:  # not started when flaky failed: spoken whole by the backup
+        assert segment.bytes == backup.audio_ms_for(segment.spoken) * 48
+    retried = [e[2] for e in result.timeline if e[1] == "tts_retry"]
+    assert retried == [s.index for s in rest] and len(speaker.switches) == 1
+    assert len(b"".join(sent)) == sum(s.bytes for s in result.segments)
 
 
 @database_sync_to_async

@@ -267,8 +267,13 @@ STREAMING = {
     "QUEUE_SIZE": env_int("STREAMING_QUEUE_SIZE", 8),
     # Largest binary audio frame sent to the client (milliseconds of audio).
     "FRAME_MS": env_int("STREAMING_FRAME_MS", 100),
-    # Flow control: most audio kept ahead of a listener that sends `played` acks (ms).
+    # Flow control: most audio sent ahead of a listener that sends `played` acks (ms).
     "MAX_LEAD_MS": env_int("STREAMING_MAX_LEAD_MS", 2000),
+    # Look-ahead: segments synthesized ahead of the one being sent, and the audio (ms)
+    # synthesized but unsent above which no further segment's synthesis starts. Audio held
+    # per stream is at most LOOKAHEAD_MS plus LOOKAHEAD_SEGMENTS + 1 segments.
+    "LOOKAHEAD_SEGMENTS": env_int("STREAMING_LOOKAHEAD_SEGMENTS", 3),
+    "LOOKAHEAD_MS": env_int("STREAMING_LOOKAHEAD_MS", 6000),
     # Minimum interval between `progress` events (ms).
     "PROGRESS_INTERVAL_MS": env_int("STREAMING_PROGRESS_INTERVAL_MS", 100),
     # TTS providers tried, in order, when the requested one fails (e.g. google -> piper).
