@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Iterator
 
 import pytest
 
+from streaming.engine import CANCELLED, COMPLETED, EngineConfig, StreamEngine, text_once
+from streaming.scheduling import DeadlinePool
 from tts.providers.piper import PiperTTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -56,3 +60,116 @@ async def test_tts_endpoint_speaks_with_piper(ws_client) -> None:
     assert done["status"] == "completed"
     assert session["sample_rate"] == 22050 and session["voice"] == "en_US-joe-medium"
     assert len(client.audio) > 22050 and client.first("audio") < client.first("done")
+
+
+SENTENCES = [
+    f"Sentence number {n} is long enough to stand as a segment of its own here. "
+    for n in range(1, 7)
+]
+
+
+class Gate:
+    """A job that holds a pool's one worker until the test opens it."""
+
+    def __init__(self, pool: DeadlinePool) -> None:
+        self.entered, self.opened = threading.Event(), threading.Event()
+        pool.submit(self._steps(), lambda item: None, deadline=0.0)
+        assert self.entered.wait(10)
+
+    def _steps(self) -> Iterator[str]:
+        self.entered.set()
+        assert self.opened.wait(10)
+        yield "gate"
+
+
+def spy_on_sentences(tts: PiperTTS, monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
+    """Record, from the workers, each request that started (its text) and each sentence."""
+    started: list[str] = []
+    sentences: list[bytes] = []
+    real = tts._sentences
+
+    def spied(text: str) -> Iterator[bytes]:
+        started.append(text)
+        for pcm in real(text):
+            sentences.append(pcm)
+            yield pcm
+
+    monkeypatch.setattr(tts, "_sentences", spied)
+    return started, sentences
+
+
+async def until(condition, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def nothing(event: object) -> None:
+    pass
+
+
+async def test_cancel_during_lookahead_leaves_no_piper_job_queued_and_none_runs(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tts = PiperTTS(max_workers=1)
+    started, _ = spy_on_sentences(tts, monkeypatch)
+    gate = Gate(tts.pool)
+    engine = StreamEngine(tts, nothing, config=EngineConfig(lookahead_segments=3))
+    run = asyncio.create_task(engine.run(text_once("".join(SENTENCES))))
+    await until(lambda: tts.pool.queued == 4)  # the segment to send and three ahead
+
+    engine.cancel()
+    assert (await run).status == CANCELLED
+    assert tts.pool.queued == 0
+
+    gate.opened.set()
+    assert await asyncio.to_thread(tts.pool.wait_idle, 10)
+    assert started == []  # no cancelled request was synthesized
+
+
+async def test_a_request_dropped_mid_text_stops_piper_after_the_sentence_under_way(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    tts = PiperTTS(max_workers=1)
+    _, sentences = spy_on_sentences(tts, monkeypatch)
+    chunks = tts.synthesize("".join(SENTENCES), voice=None)
+
+    first = await anext(chunks)
+    await chunks.aclose()
+    assert await asyncio.to_thread(tts.pool.wait_idle, 10)
+
+    assert first == sentences[0]
+    assert len(sentences) <= 2  # the next sentence may have been under way; no more
+
+
+async def run_two_streams_on_one_worker(policy: str, monkeypatch: pytest.MonkeyPatch
+                                        ) -> tuple[list[str], list[str], str]:
+    """Stream A queues its first four segments, then stream B its first: the order run."""
+    tts = PiperTTS(max_workers=1, scheduling=policy)
+    started, _ = spy_on_sentences(tts, monkeypatch)
+    gate = Gate(tts.pool)
+    a = StreamEngine(tts, nothing, config=EngineConfig(lookahead_segments=3))
+    b = StreamEngine(tts, nothing)
+    run_a = asyncio.create_task(a.run(text_once("".join(SENTENCES))))
+    await until(lambda: tts.pool.queued == 4)
+    run_b = asyncio.create_task(b.run(text_once("Hello from the second listener.")))
+    await until(lambda: tts.pool.queued == 5)
+
+    gate.opened.set()
+    results = await asyncio.gather(run_a, run_b)
+
+    assert [r.status for r in results] == [COMPLETED, COMPLETED]
+    return started, [s.spoken for s in a.segments], b.segments[0].spoken
+
+
+async def test_deadline_scheduling_runs_a_new_streams_first_segment_before_anothers_fourth(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    started, a, b_first = await run_two_streams_on_one_worker("deadline", monkeypatch)
+
+    assert started.index(b_first) < started.index(a[3])
+    assert started[:2] == [a[0], b_first]  # B's first audio is needed now; A's second later
+
+
+async def test_fifo_scheduling_runs_requests_in_arrival_order(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    started, a, b_first = await run_two_streams_on_one_worker("fifo", monkeypatch)
+
+    assert started[:5] == [*a[:4], b_first]

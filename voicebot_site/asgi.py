@@ -1,4 +1,8 @@
-"""ASGI entry point: HTTP goes to Django, WebSockets to the streaming consumers."""
+"""ASGI entry point: HTTP goes to Django, WebSockets to the streaming consumers.
+
+Importing it starts the server process's model loading (``streaming.readiness``), so the
+first session does not wait for a voice to load; ``/healthz`` says when it is done.
+"""
 import os
 
 from django.core.asgi import get_asgi_application
@@ -9,6 +13,7 @@ django_asgi_app = get_asgi_application()
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from streaming import readiness  # noqa: E402
 from voicebot_site.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
@@ -18,3 +23,4 @@ application = ProtocolTypeRouter(
         "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
     }
 )
+readiness.warm_up()

@@ -167,13 +167,22 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")  # stays on the server, ne
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 30.0)
+# Order of jobs on local engines' worker pools (Piper): earliest need first, or FIFO.
+LOCAL_SCHEDULING = os.environ.get("LOCAL_SCHEDULING", "deadline")
+if LOCAL_SCHEDULING not in ("deadline", "fifo"):
+    raise ImproperlyConfigured(f"LOCAL_SCHEDULING must be deadline or fifo, "
+                               f"got {LOCAL_SCHEDULING!r}")
 
 STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
     "tts": {
         "piper": {
             "BACKEND": "tts.providers.piper.PiperTTS",
             "LABEL": "Piper (offline neural voice)",
-            "OPTIONS": {"max_workers": env_int("PIPER_WORKERS", 2)},
+            "OPTIONS": {
+                "max_workers": env_int("PIPER_WORKERS", 2),
+                "threads": env_int("PIPER_THREADS", 1),
+                "scheduling": LOCAL_SCHEDULING,
+            },
         },
         "google": {
             "BACKEND": "tts.providers.google_tts.GoogleTTS",

