@@ -62,7 +62,7 @@ class SessionPublisher:
         if now - self._last_progress >= PROGRESS_INTERVAL_S:
             self._last_progress = now
             self.publish("progress", audio_ms=event.get("audio_ms"),
-                         text_chars=event.get("text_chars"),
+                         synth_ms=event.get("synth_ms"), text_chars=event.get("text_chars"),
                          tts_percent=event.get("tts_percent"))
 
     def ended(self, status: str, metrics: dict) -> None:

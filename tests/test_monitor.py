@@ -64,11 +64,13 @@ async def test_monitor_sees_a_session_and_stops_it(ws_client) -> None:
     sid = session["session_id"]
 
     start = await receive_type(monitor, "start", sid)
+    progress = await receive_type(monitor, "progress", sid)
     await monitor.send_json_to({"type": "stop", "session_id": sid})
     done = await client.receive_until("done")
     end = await receive_type(monitor, "end", sid)
 
     assert start["kind"] == "tts" and start["tts"] == "simulated"
+    assert progress["synth_ms"] >= progress["audio_ms"]  # synthesized ahead of the sending
     assert done["status"] == "cancelled" and end["status"] == "cancelled"
     assert (await stored(sid)).end_reason == "monitor"
     await monitor.send_to(text_data="{oops")
