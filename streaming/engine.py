@@ -233,7 +233,7 @@ class SegmentAudio:
 
 def derive_metrics(timeline: Timeline, segments: list[SegmentTiming], *, sample_rate: int,
                    bytes_sent: int, from_llm: bool) -> dict:
-    """The metrics of DESIGN.md, in milliseconds, from the timeline."""
+    """The metrics (docs/ARCHITECTURE.md), in milliseconds, from the timeline."""
     first = next((s for s in segments if s.first_byte_ms is not None), None)
     ttfa = timeline.first("first_audio")
     text_first = timeline.first("text_first")

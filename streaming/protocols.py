@@ -1,4 +1,4 @@
-"""The one-method provider protocols every adapter implements (see DESIGN.md)."""
+"""The one-method provider protocols every adapter implements (docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator

@@ -278,9 +278,9 @@ STREAMING = {
     "FRAME_MS": env_int("STREAMING_FRAME_MS", 100),
     # Flow control: most audio sent ahead of a listener that sends `played` acks (ms).
     "MAX_LEAD_MS": env_int("STREAMING_MAX_LEAD_MS", 2000),
-    # Look-ahead: segments synthesized ahead of the one being sent, and the audio (ms)
-    # synthesized but unsent above which no further segment's synthesis starts. Audio held
-    # per stream is at most LOOKAHEAD_MS plus LOOKAHEAD_SEGMENTS + 1 segments.
+    # Look-ahead: segments synthesized ahead of the one being sent (so audio held unsent
+    # per stream is at most LOOKAHEAD_SEGMENTS + 1 segments), and the unsent audio (ms)
+    # above which no further segment's synthesis starts.
     "LOOKAHEAD_SEGMENTS": env_int("STREAMING_LOOKAHEAD_SEGMENTS", 3),
     "LOOKAHEAD_MS": env_int("STREAMING_LOOKAHEAD_MS", 6000),
     # Minimum interval between `progress` events (ms).
