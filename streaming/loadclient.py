@@ -3,7 +3,8 @@
 Plain asyncio and ``websockets``, no Django. Each session connects to an endpoint, starts
 one stream (on the TTS endpoint it also plays the LLM: it sends the reply word by word on
 the scenario's schedule), reads every frame until ``done`` and measures, on its own clock,
-the time to first audio and the gaps a listener playing in real time would hear. A
+the time to first audio and the gaps a listener playing in real time would hear. A session
+slot may run several such streams back to back (rounds), which keeps the load steady. A
 :class:`ProcessSampler` watches the server's CPU and memory meanwhile.
 """
 from __future__ import annotations
@@ -59,7 +60,10 @@ class Scenario:
         return SimulatedLLM(words=self.words).tokens()
 
 
-SCENARIOS = {"standard": Scenario()}
+SCENARIOS = {
+    "standard": Scenario(),
+    "slow-tts": Scenario(tts_first_byte_ms=2500.0),  # a slow cloud voice
+}
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class ClientConfig:
     paced: bool = False
     jitter_ms: float = 100.0
     scenario: Scenario = field(default_factory=Scenario)
+    rounds: int = 1  # streams each session slot runs back to back
 
     @property
     def url(self) -> str:
@@ -126,6 +131,7 @@ class SessionRow:
     """What one session measured (client times in ms from the stream's start, its view)."""
 
     index: int
+    round: int = 1  # which of its slot's streams this is (1-based)
     session_id: str = ""
     status: str = ""  # the ``done`` status, or "error" when the session never got one
     connect_ms: float | None = None
@@ -160,9 +166,9 @@ def now_ms() -> float:
 class Session:
     """One client connection running one stream to its ``done``."""
 
-    def __init__(self, index: int, config: ClientConfig) -> None:
+    def __init__(self, index: int, config: ClientConfig, round_no: int = 1) -> None:
         self.config = config
-        self.row = SessionRow(index)
+        self.row = SessionRow(index, round_no)
         self.player = PlayoutClock(config.jitter_ms)
         self.sample_rate = config.scenario.tts_sample_rate
         self.t0: float | None = None  # when the stream started, from the client's view
@@ -346,7 +352,11 @@ async def loop_lag(samples: list[float], interval_s: float = 0.05,
 
 @dataclass
 class LoadRun:
-    """The rows of a run plus what was watched meanwhile."""
+    """The rows of a run plus what was watched meanwhile.
+
+    ``rows`` are the counted streams: all of them with one round, rounds 2..R with R >= 2,
+    when round 1 (``round1``) only brings the load up to its steady state.
+    """
 
     rows: list[SessionRow]
     warmup: list[SessionRow]
@@ -354,11 +364,18 @@ class LoadRun:
     max_active: int
     server: dict | None
     client: dict
+    round1: list[SessionRow] = field(default_factory=list)
+
+    @property
+    def all_rows(self) -> list[SessionRow]:
+        """Every stream of the run after the warm-up sessions, counted or not."""
+        return self.round1 + self.rows
 
 
 async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmup: int = 1,
                    before_sessions: Callable[[], None] | None = None) -> LoadRun:
-    """Warm up, then run ``config.sessions`` sessions whose starts spread over the ramp."""
+    """Warm up, then run ``config.sessions`` session slots whose starts spread over the ramp;
+    each slot runs ``config.rounds`` streams back to back (a new connection for each)."""
     warm = [await Session(-1 - i, config).run() for i in range(warmup)]
     if before_sessions:
         before_sessions()
@@ -367,7 +384,7 @@ async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmu
     me = ProcessSampler(os.getpid())
     machine = MachineSampler()
     lags: list[float] = []
-    max_samples = int((config.ramp_s + config.timeout_s) / 0.2) + 100
+    max_samples = int((config.ramp_s + config.rounds * config.timeout_s) / 0.2) + 100
     watchers = [asyncio.create_task(loop_lag(lags)), asyncio.create_task(me.run(max_samples)),
                 asyncio.create_task(machine.run(max_samples))]
     if sampler:
@@ -375,19 +392,22 @@ async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmu
     active = 0
     max_active = 0
 
-    async def one(index: int) -> SessionRow:
+    async def slot(index: int) -> list[SessionRow]:
         nonlocal active, max_active
         await asyncio.sleep(index * config.ramp_s / config.sessions)
-        active += 1
-        max_active = max(max_active, active)
-        try:
-            return await Session(index, config).run()
-        finally:
-            active -= 1
+        rows = []
+        for round_no in range(1, config.rounds + 1):
+            active += 1
+            max_active = max(max_active, active)
+            try:
+                rows.append(await Session(index, config, round_no).run())
+            finally:
+                active -= 1
+        return rows
 
     started = time.perf_counter()
     try:
-        rows = await asyncio.gather(*(one(i) for i in range(config.sessions)))
+        slots = await asyncio.gather(*(slot(i) for i in range(config.sessions)))
     finally:
         for task in watchers:
             task.cancel()
@@ -397,7 +417,11 @@ async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmu
     client["loop_lag_ms"] = stats(lags)
     client["machine_cores"] = machine.cores
     client["machine_cpu_mean_percent"] = machine.summary(0, 1)["cpu_mean_percent"]
-    return LoadRun(rows=list(rows), warmup=warm, wall_s=round(wall, 3), max_active=max_active,
+    streams = [row for rows in slots for row in rows]
+    first = 2 if config.rounds >= 2 else 1
+    return LoadRun(rows=[r for r in streams if r.round >= first],
+                   round1=[r for r in streams if r.round < first],
+                   warmup=warm, wall_s=round(wall, 3), max_active=max_active,
                    server=sampler.summary(baseline, config.sessions) if sampler else None,
                    client=client)
 
@@ -411,15 +435,18 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
+PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99}
+
+
 def stats(values: Iterable[float | None]) -> dict:
-    """n, mean, p50, p90, p99 and max of the values that are not None."""
+    """n, mean, p50, p90, p95, p99 and max of the values that are not None."""
     present = [float(v) for v in values if v is not None]
     if not present:
-        return {"n": 0, "mean": None, "p50": None, "p90": None, "p99": None, "max": None}
+        return {"n": 0, "mean": None, **dict.fromkeys(PERCENTILES, None), "max": None}
     return {
         "n": len(present),
         "mean": round(sum(present) / len(present), 3),
-        **{f"p{q}": round(percentile(present, q), 3) for q in (50, 90, 99)},
+        **{key: round(percentile(present, q), 3) for key, q in PERCENTILES.items()},
         "max": round(max(present), 3),
     }
 

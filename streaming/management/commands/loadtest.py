@@ -5,6 +5,8 @@ database, the scenario's simulated providers set through ``SIMULATED_*`` environ
 variables), runs the sessions from this process (``streaming.loadclient``), samples the
 server's CPU and memory, checks that every session left its record, prints percentile
 tables and writes a JSON result file. ``--url`` targets a running deployment instead.
+``--capacity`` measures Piper's compute ceiling and searches the largest number of paced
+listeners the server serves without gaps (``streaming.loadcapacity``).
 """
 from __future__ import annotations
 
@@ -24,10 +26,19 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
+from urllib.request import urlopen
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from streaming.loadcapacity import (
+    CEILING_SECONDS,
+    piper_ceiling,
+    piper_options,
+    probe_verdict,
+    search_capacity,
+)
 from streaming.loadclient import (
     SCENARIOS,
     ClientConfig,
@@ -40,6 +51,17 @@ from streaming.loadclient import (
 
 READY_TIMEOUT_S = 30.0
 RECORD_WAIT_S = 15.0
+POLICIES = ("fifo", "deadline")  # LOCAL_SCHEDULING values; "both" runs them in this order
+QUANTILES = ("p50", "p90", "p95", "p99", "max")
+SIDE_BY_SIDE = (  # (label, summary key, statistic) of the side-by-side table
+    ("client TTFA p50 (ms)", "client_ttfa_ms", "p50"),
+    ("client TTFA p95 (ms)", "client_ttfa_ms", "p95"),
+    ("client TTFA p99 (ms)", "client_ttfa_ms", "p99"),
+    ("client TTFA - ideal p50", "gap_ms", "p50"),
+    ("underruns", "underruns_total", None),
+    ("sessions with underruns", "sessions_with_underruns", None),
+    ("sessions with errors", "sessions_with_errors", None),
+)
 TABLE = (  # (summary key, label)
     ("client_ttfa_ms", "client TTFA (ms)"),
     ("server_ttfa_ms", "server ttfa_ms"),
@@ -103,7 +125,8 @@ class ServerProcess:
         return done.stdout
 
     def start(self) -> None:
-        """Migrate the database, start Daphne and wait until it accepts connections."""
+        """Migrate the database, start Daphne and wait until ``/healthz`` says its models
+        are loaded (as a proxy would before sending it users)."""
         self.manage("migrate", "--noinput", "-v", "0")
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
@@ -112,15 +135,19 @@ class ServerProcess:
                 cwd=settings.BASE_DIR, env=self.env, stdout=log, stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + READY_TIMEOUT_S
+        answer = "no answer"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise CommandError(f"daphne exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                with urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
                     return
+            except HTTPError as exc:  # 503: still loading
+                answer = f"HTTP {exc.code}: {exc.read(500).decode(errors='replace')}"
             except OSError:
-                time.sleep(0.1)
-        raise CommandError(f"daphne did not accept connections in {READY_TIMEOUT_S:.0f} s:\n"
+                pass
+            time.sleep(0.1)
+        raise CommandError(f"daphne was not ready in {READY_TIMEOUT_S:.0f} s ({answer}):\n"
                            f"{self.log()}")
 
     def stop(self) -> None:
@@ -207,21 +234,28 @@ class Command(BaseCommand):
     help = (
         "Run N concurrent streaming sessions against a Daphne server this command starts "
         "(or --url), measure time to first audio, pipeline overhead, underruns for a "
-        "real-time listener, errors, server CPU and memory, and write a JSON result."
+        "real-time listener, errors, server CPU and memory, and write a JSON result. "
+        "--capacity instead measures Piper's compute ceiling and searches the largest N "
+        "of paced listeners served without gaps."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         """The options (see ``--help``)."""
         standard = SCENARIOS["standard"]
         parser.add_argument("--sessions", type=int, default=10,
-                            help="concurrent sessions (default 10)")
+                            help="concurrent sessions (default 10; --capacity searches it)")
         parser.add_argument("--ramp", type=float, default=2.0,
                             help="seconds over which session starts are spread evenly "
-                                 "(default 2)")
+                                 "(default 2; --capacity uses one reply's audio duration)")
+        parser.add_argument("--rounds", type=int, default=1,
+                            help="streams each session runs back to back, a new connection "
+                                 "each (default 1); with 2 or more round 1 is the warm-up of "
+                                 "the steady state and only rounds 2.. are counted")
         parser.add_argument("--endpoint", choices=("tts", "voicebot"), default="tts")
         parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="standard",
                             help="standard: LLM first token 300 ms, 40 tokens/s, ~80 words; "
-                                 "TTS first byte 150 ms, 5x real time, 100 ms frames, 24 kHz")
+                                 "TTS first byte 150 ms, 5x real time, 100 ms frames, 24 kHz. "
+                                 "slow-tts: standard with TTS first byte 2,500 ms")
         parser.add_argument("--llm-first-token-ms", type=float,
                             help=f"default {standard.llm_first_token_ms:g}")
         parser.add_argument("--llm-tokens-per-s", type=float,
@@ -241,10 +275,27 @@ class Command(BaseCommand):
                             help="send `played` every 250 ms from the simulated playout clock")
         parser.add_argument("--jitter-ms", type=float, default=100.0,
                             help="the simulated listener's jitter buffer (default 100)")
-        parser.add_argument("--warmup", type=int, default=1,
-                            help="sessions run (and not counted) before the measured ones")
+        parser.add_argument("--warmup", type=int,
+                            help="sessions run (and not counted) before the measured ones "
+                                 "(default 1; 0 with --capacity, whose round 1 warms up)")
         parser.add_argument("--timeout", type=float, default=120.0,
                             help="seconds a session may take before it counts as an error")
+        parser.add_argument("--scheduling", choices=(*POLICIES, "both"),
+                            help="the server's LOCAL_SCHEDULING, the order of the Piper "
+                                 "pool's jobs (default: not set, the server's default); "
+                                 "both: run fifo then deadline and report them side by side")
+        parser.add_argument("--capacity", action="store_true",
+                            help="with --tts piper, implies --paced: measure the compute "
+                                 "ceiling (audio s per wall s of Piper's workers, in this "
+                                 "process), then search the most sessions (--rounds 2 or "
+                                 "more) with no underrun, no error and client TTFA p95 <= "
+                                 "--ttfa-p95-ms")
+        parser.add_argument("--ttfa-p95-ms", type=float, default=1000.0,
+                            help="--capacity: the client TTFA p95 a probe may reach "
+                                 "(default 1000)")
+        parser.add_argument("--max-probes", type=int, default=7,
+                            help="--capacity: most probe runs per scheduling policy "
+                                 "(default 7)")
         parser.add_argument("--url", help="ws://host:port of a running deployment "
                                           "(no server is started; the scenario is not set)")
         parser.add_argument("--database", default="auto",
@@ -258,26 +309,35 @@ class Command(BaseCommand):
                                  "(.txt raw stacks + top list, .json speedscope, else SVG)")
 
     def handle(self, *args: Any, **opts: Any) -> None:
-        """Run the load test (or both modes with ``--compare``) and report."""
+        """Run the load test (both modes with ``--compare``, both policies with
+        ``--scheduling both``, a capacity search with ``--capacity``) and report."""
         scenario = self.scenario(opts)
+        if opts["warmup"] is None:
+            opts["warmup"] = 0 if opts["capacity"] else 1
         output = Path(opts["output"] or f"loadtest-{datetime.now():%Y%m%d-%H%M%S}.json")
-        modes = [False, True] if opts["compare"] else [opts["sequential"]]
-        results = {}
         try:
-            for sequential in modes:
-                results["sequential" if sequential else "parallel"] = self.run_mode(
-                    opts, scenario, sequential=sequential)
+            if opts["capacity"]:
+                document = self.capacity(opts, scenario)
+            elif opts["scheduling"] == "both":
+                results = {policy: self.run_mode(opts | {"scheduling": policy}, scenario,
+                                                 sequential=opts["sequential"])
+                           for policy in POLICIES}
+                self.side_by_side(results)
+                document = {"scheduling": results}
+            elif opts["compare"]:
+                results = {label: self.run_mode(opts, scenario, sequential=sequential)
+                           for label, sequential in (("parallel", False), ("sequential", True))}
+                self.side_by_side(results)
+                par = results["parallel"]["summary"]["client_ttfa_ms"]["p50"]
+                seq = results["sequential"]["summary"]["client_ttfa_ms"]["p50"]
+                ratio = round(par / seq, 3) if par and seq else None
+                self.stdout.write(f"TTFA median ratio parallel / sequential: {ratio} "
+                                  f"({par} ms / {seq} ms)")
+                document = {"compare": {**results, "ttfa_p50_ratio": ratio}}
+            else:
+                document = self.run_mode(opts, scenario, sequential=opts["sequential"])
         except KeyboardInterrupt:
             raise CommandError("interrupted (the server was stopped)") from None
-        if opts["compare"]:
-            par = results["parallel"]["summary"]["client_ttfa_ms"]["p50"]
-            seq = results["sequential"]["summary"]["client_ttfa_ms"]["p50"]
-            ratio = round(par / seq, 3) if par and seq else None
-            self.stdout.write(f"\nTTFA median ratio parallel / sequential: {ratio} "
-                              f"({par} ms / {seq} ms)")
-            document = {"compare": {**results, "ttfa_p50_ratio": ratio}}
-        else:
-            document = next(iter(results.values()))
         output.write_text(json.dumps(document, indent=1))
         self.stdout.write(f"result: {output}")
 
@@ -297,9 +357,12 @@ class Command(BaseCommand):
                            **{k: v for k, v in overrides.items() if v is not None})
         checks = [
             (opts["sessions"] >= 1, "--sessions must be at least 1"),
+            (opts["rounds"] >= 1, "--rounds must be at least 1"),
+            (opts["max_probes"] >= 1, "--max-probes must be at least 1"),
+            (opts["ttfa_p95_ms"] > 0, "--ttfa-p95-ms must be positive"),
             (opts["ramp"] >= 0, "--ramp must not be negative"),
             (opts["timeout"] > 0, "--timeout must be positive"),
-            (opts["warmup"] >= 0, "--warmup must not be negative"),
+            (opts["warmup"] is None or opts["warmup"] >= 0, "--warmup must not be negative"),
             (opts["jitter_ms"] >= 0, "--jitter-ms must not be negative"),
             (scenario.words >= 1, "--words must be at least 1"),
             (scenario.llm_tokens_per_s > 0, "--llm-tokens-per-s must be positive"),
@@ -309,6 +372,15 @@ class Command(BaseCommand):
             (not (opts["url"] and opts["profile"]), "--profile needs the server started here"),
             (not (opts["url"] and (opts["sequential"] or opts["compare"])),
              "--sequential and --compare need the server started here (not --url)"),
+            (not (opts["url"] and opts["scheduling"]),
+             "--scheduling needs the server started here (not --url)"),
+            (not (opts["compare"] and opts["scheduling"] == "both"),
+             "--compare and --scheduling both cannot be combined: run them one at a time"),
+            (not opts["capacity"] or opts["tts"] == "piper", "--capacity needs --tts piper"),
+            (not (opts["capacity"] and (opts["url"] or opts["profile"])),
+             "--capacity needs the server started here and no --profile"),
+            (not (opts["capacity"] and (opts["sequential"] or opts["compare"])),
+             "--capacity measures the parallel design: not with --sequential or --compare"),
         ]
         for ok, message in checks:
             if not ok:
@@ -332,6 +404,8 @@ class Command(BaseCommand):
             "MEDIA_ROOT": str(workdir / "media"),
             "PYTHONUNBUFFERED": "1",
         }
+        if opts["scheduling"]:
+            env["LOCAL_SCHEDULING"] = opts["scheduling"]
         database = opts["database"]
         if database == "auto":
             database = "url" if os.environ.get("DATABASE_URL") else "sqlite"
@@ -352,6 +426,7 @@ class Command(BaseCommand):
             base_url=opts["url"] or "", endpoint=opts["endpoint"], tts=opts["tts"],
             sessions=opts["sessions"], ramp_s=opts["ramp"], timeout_s=opts["timeout"],
             paced=opts["paced"], jitter_ms=opts["jitter_ms"], scenario=scenario,
+            rounds=opts["rounds"],
         )
         info: dict = {
             "started_at": datetime.now(UTC).isoformat(),
@@ -359,10 +434,15 @@ class Command(BaseCommand):
             "tts": config.tts, "mode": "sequential" if sequential else "parallel",
             "paced": config.paced, "jitter_ms": config.jitter_ms, "warmup": opts["warmup"],
             "timeout_s": config.timeout_s, "scenario_name": opts["scenario"],
+            "rounds": config.rounds, "counted_rounds": _counted_rounds(config.rounds),
+            "scheduling": None if opts["url"] else (
+                opts["scheduling"] or piper_options().get("scheduling") or "server default"),
             "asgi": None if opts["url"] else opts["asgi"],
             "scenario": vars(scenario) | ({"tts": "piper (real)"} if config.tts == "piper"
                                           else {}),
         }
+        if config.tts == "piper" and not opts["url"]:
+            info["piper_options"] = piper_options(opts["scheduling"])
         if opts["url"]:
             info |= {"server": opts["url"], "server_started": False}
             self.stdout.write(
@@ -394,9 +474,9 @@ class Command(BaseCommand):
                     profiler.stop()
                 records = server.records(
                     since=since, kind=config.endpoint,
-                    ids=[r.session_id for r in run.rows if r.session_id],
+                    ids=[r.session_id for r in run.all_rows if r.session_id],
                     exclude=[r.session_id for r in run.warmup if r.session_id])
-                server_log = server.log(60) if any(r.errors for r in run.rows) else ""
+                server_log = server.log(60) if any(r.errors for r in run.all_rows) else ""
             except subprocess.TimeoutExpired as exc:
                 raise CommandError(f"{exc}\n{server.log()}") from exc
             finally:
@@ -405,9 +485,9 @@ class Command(BaseCommand):
                 server.stop()
             if server.proc and server.proc.returncode not in (0, -signal.SIGTERM, None):
                 self.stderr.write(f"daphne exited with {server.proc.returncode}:\n{server.log()}")
-        records["expected"] = config.sessions
+        records["expected"] = config.sessions * config.rounds  # every stream of every round
         records["final"] = sum(n for s, n in records["by_status"].items() if s != "running")
-        records["lost"] = config.sessions - records["final"]
+        records["lost"] = records["expected"] - records["final"]
         result = self.report(info, run, records)
         if server_log:
             result["server_log_tail"] = server_log.splitlines()
@@ -423,16 +503,22 @@ class Command(BaseCommand):
         result = {"config": info, "summary": summary, "server": run.server,
                   "client": run.client, "records": records, "wall_s": run.wall_s,
                   "max_active_sessions": run.max_active, "sessions": rows_as_dicts(run.rows),
+                  "round1_sessions": rows_as_dicts(run.round1),
                   "warmup_sessions": rows_as_dicts(run.warmup)}
         w = self.stdout.write
         w(f"\nloadtest: {info['sessions']} sessions, {info['endpoint']} endpoint, "
           f"{info['tts']} TTS, {info['mode']}{', paced' if info['paced'] else ''}, "
           f"ramp {info['ramp_s']:g} s, scenario {info['scenario_name']}, "
+          f"scheduling {info['scheduling']}, "
           f"server {info['server']}{' (started here)' if info['server_started'] else ''}")
-        w(f"{'metric':<26}{'p50':>10}{'p90':>10}{'p99':>10}{'max':>10}{'n':>6}")
+        if info["rounds"] > 1:
+            w(f"rounds: {info['rounds']} streams per session; counted: rounds "
+              f"{info['counted_rounds']} ({len(run.rows)} streams), round 1 is the warm-up "
+              f"of the steady state ({len(run.round1)} streams)")
+        w(f"{'metric':<26}{''.join(f'{q:>10}' for q in QUANTILES)}{'n':>6}")
         for key, label in TABLE:
             s = summary[key]
-            cells = "".join(f"{_fmt(s[q]):>10}" for q in ("p50", "p90", "p99", "max"))
+            cells = "".join(f"{_fmt(s[q]):>10}" for q in QUANTILES)
             w(f"{label:<26}{cells}{s['n']:>6}")
         w(f"completed: {summary['completed']} / {summary['sessions']} sessions; "
           f"errors: {summary['sessions_with_errors']} sessions{_kinds(summary['error_kinds'])}; "
@@ -456,6 +542,112 @@ class Command(BaseCommand):
               f"{f'; {missing} session ids without a record' if missing else ''})")
         return result
 
+    def side_by_side(self, results: dict[str, dict]) -> None:
+        """Print the main figures of runs (by label) in one table."""
+        w = self.stdout.write
+        w(f"\n{'':<26}{''.join(f'{label:>14}' for label in results)}")
+        for label, key, stat in SIDE_BY_SIDE:
+            values = [r["summary"][key] if stat is None else r["summary"][key][stat]
+                      for r in results.values()]
+            w(f"{label:<26}{''.join(f'{_fmt(v):>14}' for v in values)}")
+
+    def capacity(self, opts: dict, scenario: Scenario) -> dict:
+        """``--capacity``: ceiling and capacity search per policy; with ``--scheduling
+        both`` also both policies' TTFA p95 at the deadline policy's capacity."""
+        policies = list(POLICIES) if opts["scheduling"] == "both" else [opts["scheduling"]]
+        rounds = max(2, opts["rounds"])
+        section: dict[str, Any] = {
+            "ttfa_p95_limit_ms": opts["ttfa_p95_ms"], "rounds": rounds,
+            "max_probes": opts["max_probes"], "words": scenario.words, "policies": {},
+        }
+        for policy in policies:
+            section["policies"][policy or "default"] = self.search(opts, scenario, policy,
+                                                                   rounds)
+        w = self.stdout.write
+        w("")
+        for name, found in section["policies"].items():
+            bound = "" if found["capacity_exact"] else " (a lower bound: out of probes" + (
+                f"; {found['first_failed']} failed)" if found["first_failed"] else ")")
+            w(f"{name}: capacity {found['capacity']} / ceiling "
+              f"{found['ceiling_x_realtime']:g} = {found['ratio']}{bound}")
+        if opts["scheduling"] == "both":
+            section["at_deadline_capacity"] = self.at_deadline_capacity(
+                opts, scenario, section["policies"], rounds)
+        return {"capacity": section}
+
+    def search(self, opts: dict, scenario: Scenario, policy: str | None,
+               rounds: int) -> dict:
+        """One policy: its ceiling, then the capacity search (see ``search_capacity``)."""
+        name = policy or "default"
+        self.stdout.write(f"\n[{name}] ceiling: Piper in this process, every worker busy "
+                          f"for ~{CEILING_SECONDS:g} s ...")
+        ceiling = piper_ceiling(words=scenario.words, scheduling=policy)
+        x_realtime = ceiling["x_realtime"]
+        ramp = ceiling["audio_s_per_reply"]
+        self.stdout.write(
+            f"[{name}] ceiling {x_realtime:g} x real time ({ceiling['audio_s']:g} s of audio "
+            f"in {ceiling['wall_s']:g} s, {ceiling['workers']} workers, options "
+            f"{ceiling['options']}); one reply is {ramp:g} s of audio (the probes' ramp)")
+        probes: dict[int, dict] = {}
+
+        def probe(n: int) -> bool:
+            probes[n] = self.probe(opts, scenario, policy, sessions=n, ramp=ramp,
+                                   rounds=rounds)
+            return probes[n]["passed"]
+
+        start = max(1, round(0.5 * x_realtime))
+        capacity, order = search_capacity(probe, start, max_probes=opts["max_probes"])
+        return {
+            "policy": name, "ceiling_x_realtime": x_realtime, "ceiling": ceiling,
+            "ramp_s": ramp, "start": start, "probes": [probes[n] for n, _ in order],
+            "capacity": capacity,
+            # exact when capacity + 1 was probed and failed, else a lower bound (probe cap)
+            "capacity_exact": (capacity + 1, False) in order,
+            "first_failed": min((n for n, ok in order if not ok), default=None),
+            "ratio": round(capacity / x_realtime, 3) if x_realtime else None,
+        }
+
+    def probe(self, opts: dict, scenario: Scenario, policy: str | None, *, sessions: int,
+              ramp: float, rounds: int) -> dict:
+        """One paced run of ``sessions`` sessions x ``rounds``; its verdict and figures."""
+        result = self.run_mode(
+            opts | {"sessions": sessions, "ramp": ramp, "rounds": rounds, "paced": True,
+                    "scheduling": policy}, scenario, sequential=False)
+        summary = result["summary"]
+        passed = probe_verdict(summary, opts["ttfa_p95_ms"])
+        ttfa = summary["client_ttfa_ms"]
+        machine = result["client"]["machine_cpu_mean_percent"]  # tells a disturbed probe
+        self.stdout.write(
+            f"[{policy or 'default'}] probe N={sessions}: TTFA p50 {_fmt(ttfa['p50'])} / p95 "
+            f"{_fmt(ttfa['p95'])} ms, underruns {summary['underruns_total']}, errors "
+            f"{summary['sessions_with_errors']}, machine CPU {_fmt(machine)}%: "
+            f"{'PASS' if passed else 'FAIL'}")
+        return {"sessions": sessions, "passed": passed,
+                "client_ttfa_ms": {q: ttfa[q] for q in ("p50", "p95")},
+                "underruns": summary["underruns_total"],
+                "sessions_with_errors": summary["sessions_with_errors"],
+                "records_lost": (result["records"] or {}).get("lost"),
+                "machine_cpu_mean_percent": machine, "result": result}
+
+    def at_deadline_capacity(self, opts: dict, scenario: Scenario, found: dict[str, dict],
+                             rounds: int) -> dict:
+        """Both policies' TTFA p95 at the deadline policy's capacity (FIFO probed there
+        if its search did not)."""
+        sessions = found["deadline"]["capacity"]
+        if sessions < 1:
+            self.stdout.write("deadline: no capacity to compare the policies at")
+            return {"sessions": 0, "ttfa_p95_ms": {}, "extra_probe": None}
+        at = {name: next((p for p in found[name]["probes"] if p["sessions"] == sessions), None)
+              for name in POLICIES}
+        extra = None
+        if at["fifo"] is None:
+            extra = at["fifo"] = self.probe(opts, scenario, "fifo", sessions=sessions,
+                                            ramp=found["fifo"]["ramp_s"], rounds=rounds)
+        p95 = {name: at[name]["client_ttfa_ms"]["p95"] for name in POLICIES}
+        self.stdout.write(f"at N={sessions} (deadline capacity): TTFA p95 deadline "
+                          f"{_fmt(p95['deadline'])} ms, fifo {_fmt(p95['fifo'])} ms")
+        return {"sessions": sessions, "ttfa_p95_ms": p95, "extra_probe": extra}
+
     def print_profile(self, profile: dict) -> None:
         """The server's hottest functions (self time) during the sessions."""
         self.stdout.write(f"profile: {profile['path']}")
@@ -464,7 +656,13 @@ class Command(BaseCommand):
 
 
 def _fmt(value: float | None) -> str:
+    if isinstance(value, int):  # a count
+        return str(value)
     return "-" if value is None else f"{value:.1f}"
+
+
+def _counted_rounds(rounds: int) -> str:
+    return "1" if rounds == 1 else f"2-{rounds}"
 
 
 def _kinds(kinds: dict[str, int]) -> str:
