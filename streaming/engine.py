@@ -503,7 +503,7 @@ class StreamEngine:
         segment.end_ms = self.timeline.mark("tts_end", segment.index)
         self._progress.synth_chars += len(segment.text)
         audio.close()
-        await self._send_progress()
+        await self._send_progress(now=True)  # a finished segment is news: never held back
 
     async def _synthesize_into(self, segment: SegmentTiming, audio: SegmentAudio) -> None:
         async with aclosing(self.tts.synthesize(segment.spoken, voice=self.voice)) as chunks:
@@ -552,12 +552,12 @@ class StreamEngine:
             except TimeoutError:
                 pass
 
-    async def _send_progress(self, *, final: bool = False) -> None:
+    async def _send_progress(self, *, final: bool = False, now: bool = False) -> None:
         progress = self._progress
-        now = self.timeline.now_ms()
-        if not final and now - progress.last_ms < self.config.progress_interval_ms:
+        at = self.timeline.now_ms()
+        if not (final or now) and at - progress.last_ms < self.config.progress_interval_ms:
             return
-        progress.last_ms = now
+        progress.last_ms = at
         if final:
             percent: float | None = 100.0
         elif progress.text_done:  # the whole text is known: a share that only grows

@@ -369,3 +369,21 @@ async def test_cancel_during_lookahead_stops_every_synthesis_and_drops_buffered_
     assert frames * 100 == engine.audio_sent_ms  # the buffered audio was never sent
     await asyncio.sleep(0.05)
     assert recorder.kinds().count("audio") == frames
+
+
+async def test_progress_reports_each_segment_as_its_synthesis_ends() -> None:
+    recorder = Recorder()
+    # A long progress interval: only the segment ends themselves can get through it.
+    engine = StreamEngine(fast_tts(), recorder.emit,
+                          config=EngineConfig(progress_interval_ms=60_000))
+
+    result = await engine.run(text_once("".join(LONG_SENTENCES[:4])))
+
+    ends = sorted(result.segments, key=lambda s: s.end_ms)
+    totals, done = [], 0
+    for segment in ends:
+        done += len(segment.text)
+        totals.append(done)
+    reported = [e["synth_chars"] for kind, e in recorder.events if kind == "progress"]
+    assert set(totals) <= set(reported)
+    assert reported == sorted(reported)
