@@ -5,10 +5,15 @@ engine's ``[t_ms, name, index]`` / ``[t_ms, name, index, {data}]`` events) and o
 segment records it is given: it runs no query of its own. Rows, top to bottom:
 
 - the input text span (the LLM answer on the voicebot), ``text_first`` -> ``text_done``;
+- the parallel synthesis (``<g class="tl-parallel-row" id="tl-parallel">``): the intervals
+  during which two or more segments were being synthesized at once (each one from its
+  ``tts_request`` to its ``tts_end``), shaded by how many (``tl-par-2``, ``tl-par-3``,
+  ``tl-par-4`` for four or more), with ``data-max-parallel`` and ``data-overlap-ms``;
 - one group per segment (``<g class="tl-segment" id="tl-seg-N">``): its cut (a tick), the
   wait in the queue (cut -> TTS request, a thin line), the TTS wait (request -> first byte,
   ``tl-wait``), the synthesis (first byte -> end, ``tl-synth``) and the audio frames sent
-  (``tl-audio`` ticks under the bars);
+  (``tl-audio`` ticks under the bars), and a ``tl-retry`` mark where the segment was asked
+  again from a fallback TTS (``tts_retry``);
 
 with a dashed TTFA marker, a millisecond axis with ticks, and a legend. Spans that never
 ended (a failed or cancelled stream) are drawn open-ended (``tl-open``) up to the last
@@ -29,7 +34,7 @@ TOP = 30
 ROW_H = 22
 BAR_H = 12
 AXIS_H = 40
-LEGEND_H = 26
+LEGEND_LINE_H = 18
 MAX_SEGMENT_ROWS = 200
 LABEL_CHARS = 24
 
@@ -49,6 +54,10 @@ STYLE = """
 .tl-svg .tl-ttfa{stroke:#d9534f;stroke-width:1.5;stroke-dasharray:5 3}
 .tl-svg .tl-ttfa-label{fill:#d9534f;font-weight:bold}
 .tl-svg .tl-error{fill:#b33}
+.tl-svg .tl-par-2{fill:#cdbdf0}
+.tl-svg .tl-par-3{fill:#9d7fdc}
+.tl-svg .tl-par-4{fill:#5e3fae}
+.tl-svg .tl-retry{stroke:#c0392b;stroke-width:2;fill:#c0392b}
 """
 
 
@@ -63,6 +72,7 @@ class _Segment:
     first_byte: float | None = None
     end: float | None = None
     audio: list[float] = field(default_factory=list)
+    retries: list[float] = field(default_factory=list)
 
 
 @dataclass
@@ -124,6 +134,8 @@ def _parse(timeline: object, records: Iterable[object]) -> _Parsed:
             seg(index).end = t
         elif name == "audio_sent":
             seg(index).audio.append(t)
+        elif name == "tts_retry":
+            seg(index).retries.append(t)
     for record in records:
         index = _num(_attr(record, "index"))
         if index is None:
@@ -160,6 +172,42 @@ def _short(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def parallel_intervals(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float, int]]:
+    """The intervals during which two or more ``(start, end)`` spans run at once.
+
+    Returns ``(start, end, count)`` pieces in time order, each with the number of spans
+    running throughout it (pieces of equal count that touch are merged). Spans that only
+    touch (one ends where the next starts) do not overlap; empty spans are ignored.
+    """
+    edges: list[tuple[float, int]] = []
+    for start, end in spans:
+        if end > start:
+            edges += [(start, 1), (end, -1)]
+    edges.sort()  # at equal times the ends (-1) come before the starts (+1)
+    pieces: list[tuple[float, float, int]] = []
+    running = 0
+    since = 0.0
+    for t, step in edges:
+        if running >= 2 and t > since:
+            if pieces and pieces[-1][2] == running and pieces[-1][1] == since:
+                pieces[-1] = (pieces[-1][0], t, running)
+            else:
+                pieces.append((since, t, running))
+        running += step
+        since = t
+    return pieces
+
+
+def _synthesis_spans(parsed: _Parsed, t_end: float) -> list[tuple[float, float]]:
+    """Each segment's synthesis, from its TTS request to its end (open: to ``t_end``)."""
+    spans = []
+    for seg in parsed.segments.values():
+        start = seg.request if seg.request is not None else seg.first_byte
+        if start is not None:
+            spans.append((start, seg.end if seg.end is not None else t_end))
+    return spans
+
+
 def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
                  id_prefix: str = "tl") -> str:
     """The session's timeline as an SVG document fragment (a string, already escaped).
@@ -187,9 +235,13 @@ def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
     step = nice_step(t_end)
     t_max = math.ceil(t_end / step) * step
     plot_w = WIDTH - LABEL_W - RIGHT
-    n_rows = 1 + len(rows) + (1 if hidden else 0)
+    spans = _synthesis_spans(parsed, t_end)
+    parallel = parallel_intervals(spans)
+    n_rows = 2 + len(rows) + (1 if hidden else 0)
     plot_bottom = TOP + n_rows * ROW_H
-    height = plot_bottom + AXIS_H + LEGEND_H
+    legend, legend_h = _legend(plot_bottom + AXIS_H + 4,
+                               any(seg.retries for seg in rows))
+    height = plot_bottom + AXIS_H + legend_h
 
     def x(t: float) -> float:
         return LABEL_W + max(0.0, min(t, t_max)) / t_max * plot_w
@@ -255,8 +307,34 @@ def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
         out.append(rect("tl-input", parsed.text_done, parsed.text_done, y0 + 5, "input-span"))
     out.append("</g>")
 
+    # Parallel synthesis row: where two or more segments were synthesized at once.
+    y1 = TOP + ROW_H
+    max_parallel = max((count for _, _, count in parallel), default=min(len(spans), 1))
+    overlap_ms = sum(end - start for start, end, _ in parallel)
+    if parallel:
+        summary = (f"Parallel synthesis: two or more segments synthesized at once for "
+                   f"{_fmt(overlap_ms)} in total, at most {max_parallel} at once")
+    else:
+        summary = "Parallel synthesis: no two segments were synthesized at once"
+    out.append(f'<g class="tl-parallel-row" id="{p}-parallel" '
+               f'data-max-parallel="{max_parallel}" data-overlap-ms="{overlap_ms:.3f}">'
+               f"<title>{escape(summary)}</title>")
+    out.append(f'<text x="4" y="{y1 + 15}">Parallel synthesis</text>')
+    for i, (start, end, count) in enumerate(parallel):
+        level = min(count, 4)
+        tip = f"{count} segments synthesized at once: {_fmt(start)} → {_fmt(end)}"
+        out.append(f'<rect id="{p}-par-{i}" class="tl-parallel tl-par-{level}" '
+                   f'x="{x(start):.1f}" y="{y1 + 5:.1f}" '
+                   f'width="{max(x(end) - x(start), 1.0):.1f}" height="{BAR_H}" '
+                   f'data-start-ms="{start:.3f}" data-end-ms="{end:.3f}" '
+                   f'data-count="{count}"><title>{escape(tip)}</title></rect>')
+    if not parallel:
+        out.append(f'<text class="tl-muted" x="{LABEL_W + 4}" y="{y1 + 15}">'
+                   f"none: one segment at a time</text>")
+    out.append("</g>")
+
     # Segment rows.
-    for n, seg in enumerate(rows, start=1):
+    for n, seg in enumerate(rows, start=2):
         y = TOP + n * ROW_H
         mid = y + ROW_H / 2
         text = seg.text or "(no text recorded)"
@@ -264,7 +342,7 @@ def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
                f"{_fmt(seg.request)}, first byte {_fmt(seg.first_byte)}, end {_fmt(seg.end)}")
         out.append(f'<g class="tl-segment" id="{p}-seg-{seg.index}" data-index="{seg.index}">'
                    f"<title>{escape(tip)}</title>")
-        if n % 2 == 0:
+        if n % 2 == 1:
             out.append(f'<rect class="tl-row" x="0" y="{y}" width="{WIDTH}" height="{ROW_H}"/>')
         out.append(f'<text x="4" y="{y + 15}">#{seg.index} '
                    f"{escape(_short(seg.text, LABEL_CHARS))}</text>")
@@ -286,9 +364,15 @@ def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
             out.append(f'<line class="tl-cut" x1="{x(seg.cut):.1f}" y1="{y + 3}" '
                        f'x2="{x(seg.cut):.1f}" y2="{y + ROW_H - 3}" '
                        f'data-ms="{seg.cut:.3f}"/>')
+        for t in seg.retries:
+            xr = x(t)
+            out.append(f'<path class="tl-retry" data-ms="{t:.3f}" '
+                       f'd="M{xr - 4:.1f} {y + 1}h8l-4 5zM{xr:.1f} {y + 6}v{ROW_H - 8}">'
+                       f"<title>{escape(f'asked again from a fallback TTS at {_fmt(t)}')}"
+                       f"</title></path>")
         out.append("</g>")
     if hidden:
-        y = TOP + (len(rows) + 1) * ROW_H
+        y = TOP + (len(rows) + 2) * ROW_H
         out.append(f'<text class="tl-muted" x="4" y="{y + 15}">… {hidden} more segments '
                    f"not drawn</text>")
 
@@ -302,13 +386,13 @@ def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
                    f'y2="{plot_bottom}"/><text class="tl-ttfa-label" x="{xt + dx:.1f}" '
                    f'y="{TOP - 12}" text-anchor="{anchor}">TTFA {_fmt(ttfa)}</text></g>')
 
-    out.append(_legend(plot_bottom + AXIS_H + 4))
+    out.append(legend)
     out.append("</svg>")
     return "".join(out)
 
 
-def _legend(y: float) -> str:
-    """Swatches explaining the marks."""
+def _legend(top: float, retries: bool = False) -> tuple[str, float]:
+    """Swatches explaining the marks, wrapped to the picture's width; and their height."""
     items = [
         ('<rect class="tl-input" x="{x}" y="{y}" width="14" height="10"/>', "input text"),
         ('<line class="tl-cut" x1="{cx}" y1="{y}" x2="{cx}" y2="{y2}"/>', "segment cut"),
@@ -318,16 +402,27 @@ def _legend(y: float) -> str:
         ('<rect class="tl-synth" x="{x}" y="{y}" width="14" height="10"/>', "synthesis"),
         ('<path class="tl-audio" d="M{x} {y}v10M{x4} {y}v10M{x8} {y}v10"/>', "audio sent"),
         ('<line class="tl-ttfa" x1="{cx}" y1="{y}" x2="{cx}" y2="{y2}"/>', "TTFA"),
+        ('<rect class="tl-par-2" x="{x}" y="{y}" width="5" height="10"/>'
+         '<rect class="tl-par-3" x="{x5}" y="{y}" width="5" height="10"/>'
+         '<rect class="tl-par-4" x="{x10}" y="{y}" width="5" height="10"/>',
+         "2 / 3 / 4+ segments synthesized at once"),
     ]
+    if retries:
+        items.append(('<path class="tl-retry" d="M{x3} {y}h8l-4 5zM{cx} {y5}v5"/>',
+                      "asked again (fallback TTS)"))
     out = ['<g class="tl-legend">']
-    cursor = 4.0
+    cursor, y = 4.0, top
     for shape, label in items:
+        width = 18 + 6.2 * len(label)
+        if cursor > 4.0 and cursor + width > WIDTH:
+            cursor, y = 4.0, y + LEGEND_LINE_H
         out.append(shape.format(x=cursor, y=y, y2=y + 10, my=y + 5, x2=cursor + 14,
-                                cx=cursor + 7, x4=cursor + 4, x8=cursor + 8))
+                                cx=cursor + 7, x4=cursor + 4, x8=cursor + 8,
+                                x5=cursor + 5, x10=cursor + 10, x3=cursor + 3, y5=y + 5))
         out.append(f'<text x="{cursor + 18}" y="{y + 9}">{escape(label)}</text>')
-        cursor += 18 + 6.2 * len(label) + 16
+        cursor += width + 16
     out.append("</g>")
-    return "".join(out)
+    return "".join(out), y - top + LEGEND_LINE_H + 8
 
 
 def _empty_svg(p: str, status: str, error: str) -> str:

@@ -11,10 +11,12 @@ from playwright.sync_api import sync_playwright
 
 from streaming.models import StreamSession
 from tests.browser import LiveServerTestCase, launch, new_page
+from tests.test_tts_page import WATCH_PAGE, assert_audio_definition, first_index
 
 GRAMMAR = Path(__file__).with_name("turns.jsgf")
 READY = "() => document.querySelector('#voicebot-app')?.dataset.ready === '1'"
 ANSWERED = "() => window.__voicebot && window.__voicebot.doneAt !== null"
+FINISHED = "() => window.__voicebot && window.__voicebot.drainedAt !== null"
 
 
 def speech_wav() -> str:
@@ -62,6 +64,51 @@ class VoicebotPageTest(LiveServerTestCase):
         assert "My name is Ada." in chat and "Ada" in chat
         session = StreamSession.objects.get(id=state["sessionId"])
         assert session.kind == "voicebot" and session.user_text == "My name is Ada."
+
+    def test_answer_audio_bar_never_decreases_and_status_shows_each_phase(self) -> None:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            page, errors = new_page(browser)
+            page.goto(f"{self.live_server_url}/voicebot/")
+            page.wait_for_function(READY)
+            page.evaluate(WATCH_PAGE)
+            page.fill("#user-text", "Tell me a story.")
+            page.click("#send")
+            page.wait_for_function(FINISHED, timeout=60_000)
+            seen = page.evaluate("() => window.__seen")
+            state = page.evaluate("() => window.__voicebot")
+            browser.close()
+
+        assert errors == []
+        assert state["doneStatus"] == "completed"
+        audio = seen["audio"]
+        # Seconds synthesized (an indeterminate bar, None) while the answer is written, then
+        # a share that only grows: never back to "unknown", never lower.
+        shares = [value for value in audio if value is not None]
+        assert shares == sorted(shares), audio
+        assert shares[-1] == 100
+        first_share = next(i for i, value in enumerate(audio) if value)
+        assert None not in audio[first_share:], audio
+        status = seen["status"]
+        thinking = first_index(status, "Thinking…")
+        receiving = first_index(status, "Receiving the answer…")
+        speaking = first_index(status, "Speaking…")
+        finishing = first_index(status, "Finishing…")
+        done = first_index(status, "Done: played")
+        assert thinking < receiving < speaking < finishing < done, status
+
+    def test_audio_synthesized_tooltip_is_keyboard_reachable_and_no_template_comment_shows(
+            self) -> None:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            page, errors = new_page(browser)
+            page.goto(f"{self.live_server_url}/voicebot/")
+            page.wait_for_function(READY)
+            assert_audio_definition(page, "Share of the answer", "seconds before it plays",
+                                    "seconds of audio synthesized so far")
+            browser.close()
+
+        assert errors == []
 
     def test_spoken_turn_is_transcribed_and_answered_aloud(self) -> None:
         wav = speech_wav()

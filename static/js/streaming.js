@@ -527,11 +527,78 @@ export function showStatus(el, text, kind = "info") {
   el.dataset.kind = kind;
 }
 
-/** Set a 0-100 progress bar and its percentage label from a fraction. */
+/** Set a 0-100 progress bar and its percentage label from a fraction (the label rounds
+ * down: it says 100% only when the bar is full). */
 export function setBar(bar, label, fraction) {
   const pct = Math.max(0, Math.min(100, fraction * 100));
   bar.value = pct;
-  if (label) label.textContent = `${Math.round(pct)}%`;
+  if (label) label.textContent = `${Math.floor(pct)}%`;
+}
+
+/** Like setBar, but never lower than the bar already shows (reset it with setBar). */
+export function raiseBar(bar, label, fraction) {
+  const shown = bar.hasAttribute("value") ? bar.value / 100 : 0; // indeterminate: none yet
+  setBar(bar, label, Math.max(shown, fraction));
+}
+
+/** Show an indeterminate bar (a total not known yet) with a label such as "4.2 s". */
+export function setGrowing(bar, label, text) {
+  bar.removeAttribute("value");
+  if (label) label.textContent = text;
+}
+
+// ---- stream phases, for the status line of every page ----
+
+/**
+ * The phase of a stream:
+ *   "receiving"  its text (typed input, or an LLM's answer) is still arriving; audio may
+ *                already play;
+ *   "speaking"   all the text is in; audio is still being synthesized and sent;
+ *   "finishing"  all the audio has arrived (`done`, completed); the rest is playing out.
+ */
+export function streamPhase({ textDone = false, audioDone = false } = {}) {
+  return audioDone ? "finishing" : textDone ? "speaking" : "receiving";
+}
+
+/** The status line of a phase; `subject` names the text ("text", "the answer"). */
+export function phaseText(phase, { playing = false, subject = "text" } = {}) {
+  if (phase === "finishing") return "Finishing… (all audio received, playing the rest)";
+  if (phase === "speaking") return playing ? "Speaking…" : "Speaking… (the first audio is on its way)";
+  return `Receiving ${subject}…${playing ? " (speaking already)" : ""}`;
+}
+
+/**
+ * Follow the phases of `session`'s streams: `show(text, phase)` runs when a stream is
+ * announced and whenever its phase, or whether its audio is playing yet, changes (not on
+ * every event, so a warning shown meanwhile stays until the next change), and only while
+ * the stream is streaming (never over a stop, an error or the final status).
+ * `wholeText()` tells whether the page sent the whole text with `start` (the stream then
+ * starts out "speaking"). Call `refresh()` when playback starts.
+ */
+export function followPhases(session, show, { subject = "text", wholeText = () => false } = {}) {
+  const state = { textDone: false, audioDone: false, shown: "" };
+  const refresh = () => {
+    if (session.phase !== "streaming") return;
+    const phase = streamPhase(state);
+    const text = phaseText(phase, { playing: session.player.started, subject });
+    if (text === state.shown) return;
+    state.shown = text;
+    show(text, phase);
+  };
+  session.on("session", () => {
+    Object.assign(state, { textDone: !!wholeText(), audioDone: false, shown: "" });
+    refresh();
+  });
+  session.on("progress", (m) => {
+    if (m.text_done) state.textDone = true;
+    refresh();
+  });
+  session.on("done", (m) => {
+    if (m.status !== "completed") return;
+    Object.assign(state, { textDone: true, audioDone: true });
+    refresh();
+  });
+  return { refresh, get phase() { return streamPhase(state); } };
 }
 
 export const fmtMs = (ms) => (ms == null || Number.isNaN(ms) ? "–" : `${Math.round(ms)} ms`);

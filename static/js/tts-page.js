@@ -8,7 +8,9 @@
  */
 import {
   fillVoices as fillVoicesFor,
+  followPhases,
   PcmPlayer,
+  raiseBar,
   setBar,
   setMs,
   showStatus,
@@ -36,6 +38,7 @@ const socket = new StreamingSocket(root.dataset.wsPath || "/api/tts/ws");
 const session = new StreamSession(socket, player);
 
 let textTotal = 0; // length of the text this page is sending for the current stream
+let streamingIn = false; // the current stream's text is sent word by word
 let feedTimer = null; // word-by-word sender
 let segments = []; // [{el, atMs}] atMs = stream audio offset where the segment starts
 let highlightTimer = null;
@@ -43,7 +46,11 @@ let highlightTimer = null;
 // ---- small UI helpers ----
 
 const setStatus = (text, kind = "info") => showStatus(ui.status, text, kind);
-
+// The status line follows the stream's phases (receiving text, speaking, finishing), unless
+// the browser blocks audio: then its warning stays.
+const phases = followPhases(session, (text) => player.running && setStatus(text), {
+  wholeText: () => !streamingIn,
+});
 
 function setBusy(busy) {
   ui.stop.disabled = !busy;
@@ -95,7 +102,6 @@ function feedWords(words) {
     if (!session.active || session.phase === "stopping") return stopFeeding();
     if (i < words.length) {
       session.sendText(words[i++] + " ");
-      setStatus(`Sending text… ${i}/${words.length} words`);
     } else {
       session.endText();
       stopFeeding();
@@ -114,7 +120,7 @@ async function speak() {
   try {
     const audible = await player.unlock(); // must run inside the click handler
     if (!audible) setStatus("The browser blocked audio; click Speak again to enable it.", "warn");
-    const streamIn = ui.streamInput.checked;
+    const streamIn = (streamingIn = ui.streamInput.checked);
     const words = text.split(/\s+/).filter(Boolean);
     textTotal = streamIn ? words.reduce((n, w) => n + w.length + 1, 0) : text.length;
     const msg = { tts: ui.tts.value };
@@ -144,10 +150,6 @@ async function stop() {
 
 // ---- stream events ----
 
-session.on("session", (m) => {
-  setStatus(`Streaming from ${m.tts ?? ui.tts.value}${m.voice ? ` / ${m.voice}` : ""} at ${m.sample_rate} Hz…`);
-});
-
 session.on("segment", (m) => {
   const li = document.createElement("li");
   li.dataset.index = m.index;
@@ -159,8 +161,11 @@ session.on("segment", (m) => {
 });
 
 session.on("progress", (m) => {
-  setBar(ui.textProgress, ui.textPct, m.text_done ? 1 : (m.text_chars ?? 0) / (textTotal || 1));
-  setBar(ui.audioProgress, ui.audioPct, (m.tts_percent ?? 0) / 100);
+  raiseBar(ui.textProgress, ui.textPct, m.text_done ? 1 : (m.text_chars ?? 0) / (textTotal || 1));
+  // The share of the text synthesized: of the total this page sends while the server does
+  // not know it yet (tts_percent null), then the server's share. Never moves back.
+  const share = m.tts_percent != null ? m.tts_percent / 100 : (m.synth_chars ?? 0) / (textTotal || 1);
+  raiseBar(ui.audioProgress, ui.audioPct, Math.min(share, 1));
 });
 
 session.on("metrics", (m) => {
@@ -173,15 +178,17 @@ session.on("error", (m) => {
 });
 
 session.on("done", (m) => {
-  if (m.status === "completed") {
+  if (m.status === "completed") { // the status line says "Finishing…" (followPhases)
     setBar(ui.textProgress, ui.textPct, 1);
     setBar(ui.audioProgress, ui.audioPct, 1);
-    if (session.active) setStatus("All audio received, playing…");
   }
 });
 
 session.onFirstAudio = (ms) => setMs(ui.ttfa, ms);
-session.onPlaybackStart = (ms) => setMs(ui.playbackStart, ms);
+session.onPlaybackStart = (ms) => {
+  setMs(ui.playbackStart, ms);
+  phases.refresh(); // "(speaking already)" while text still arrives
+};
 
 session.onFinished = ({ status, playedMs }) => {
   stopFeeding();

@@ -15,7 +15,7 @@
  */
 import {
   PcmPlayer, StreamingSocket, StreamSession, instrumentation, resetInstrumentation,
-  fillVoices as fillVoicesFor, setBar, setMs, showStatus,
+  fillVoices as fillVoicesFor, followPhases, raiseBar, setBar, setGrowing, setMs, showStatus,
 } from "./streaming.js";
 import { MicCapture } from "./mic.js";
 
@@ -49,16 +49,17 @@ let micStopped = Promise.resolve(); // the previous capture's last frame has arr
 let awaitingTranscript = null; // user bubble of the last spoken turn, until its transcript
 const answers = new Map(); // session_id -> {el, textEl, text}
 let conversationId = null;
+let audioShare = false; // the audio bar shows a share (the answer's length is known)
+let synthMs = 0; // most audio synthesized (ms) shown for the current answer
 
 // ---- small UI helpers ----
 
 const setStatus = (text, kind = "info") => showStatus(ui.status, text, kind);
-
-function setGrowing(bar, label, text) {
-  bar.removeAttribute("value"); // indeterminate: the answer's length is unknown until it ends
-  if (label) label.textContent = text;
-}
-
+// The status line follows the answer's phases (receiving it, speaking, finishing), except
+// while the user is talking: then it keeps saying "Listening…".
+const phases = followPhases(session, (text) => !capture && setStatus(text), {
+  subject: "the answer",
+});
 
 function refreshButtons() {
   ui.stop.disabled = !session.active;
@@ -88,6 +89,8 @@ function voiceChoice() {
 function resetReadouts() {
   setBar(ui.textProgress, ui.textPct, 0);
   setBar(ui.audioProgress, ui.audioPct, 0);
+  audioShare = false;
+  synthMs = 0;
   for (const el of [ui.ttfa, ui.playbackStart, ui.ttfaServer, ui.overhead, ui.sttMs, ui.llmTtft]) {
     setMs(el, null);
   }
@@ -439,9 +442,7 @@ session.on("*", refreshButtons);
 session.on("session", (m) => {
   if (session.phase === "stopping") return; // the answer being cancelled announced itself
   answerFor(m.session_id);
-  setGrowing(ui.textProgress, ui.textPct, "…");
-  const llm = m.llm ? `${m.llm} → ` : "";
-  setStatus(`Answering (${llm}${m.tts ?? ui.tts.value}${m.voice ? ` / ${m.voice}` : ""})…`);
+  setGrowing(ui.textProgress, ui.textPct, "…"); // the status line: followPhases
 });
 
 session.on("llm", (m) => {
@@ -457,7 +458,13 @@ session.on("llm", (m) => {
 session.on("progress", (m) => {
   if (m.text_done) setBar(ui.textProgress, ui.textPct, 1);
   else setGrowing(ui.textProgress, ui.textPct, `${m.text_chars ?? 0} chars`);
-  setBar(ui.audioProgress, ui.audioPct, (m.tts_percent ?? 0) / 100);
+  if (m.tts_percent != null) { // the whole answer is in: the share of it synthesized
+    audioShare = true;
+    raiseBar(ui.audioProgress, ui.audioPct, m.tts_percent / 100);
+  } else if (!audioShare) { // its length is unknown: the seconds of audio synthesized so far
+    synthMs = Math.max(synthMs, m.synth_ms ?? 0);
+    setGrowing(ui.audioProgress, ui.audioPct, `${(synthMs / 1000).toFixed(1)} s`);
+  }
 });
 
 session.on("metrics", (m) => {
@@ -468,10 +475,10 @@ session.on("metrics", (m) => {
 });
 
 session.on("done", (m) => {
-  if (m.status === "completed") {
+  if (m.status === "completed") { // the status line says "Finishing…" (followPhases)
+    audioShare = true;
     setBar(ui.textProgress, ui.textPct, 1);
     setBar(ui.audioProgress, ui.audioPct, 1);
-    if (session.active && !capture) setStatus("Answer complete, playing…");
   }
 });
 
@@ -479,6 +486,7 @@ session.onFirstAudio = (ms) => setMs(ui.ttfa, ms);
 session.onPlaybackStart = (ms) => {
   setMs(ui.playbackStart, ms);
   mic?.setEchoGuard(true);
+  phases.refresh(); // "(speaking already)" while the answer is still being written
 };
 
 session.onFinished = ({ status, playedMs, sessionId }) => {
