@@ -18,10 +18,10 @@ from which the metrics derive (docs/ARCHITECTURE.md).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
 from dataclasses import asdict, dataclass, field
 
 from streaming.protocols import TTS, TruncatedSpeech
@@ -194,13 +194,13 @@ class SegmentAudio:
         self.taken = False  # the sender has taken a frame of this segment
         self.error: Exception | None = None
         self._framer = framer
-        self._changed = asyncio.Event()
+        self._waiter: asyncio.Future | None = None  # the sender, waiting for frames
 
     def put(self, chunk: bytes) -> int:
         """Add a provider chunk as frames; returns the bytes added."""
         frames = self._framer.split(chunk)
         self.frames.extend(frames)
-        self._changed.set()
+        self._wake()
         added = sum(len(frame) for frame in frames)
         self.received += added
         return added
@@ -215,7 +215,11 @@ class SegmentAudio:
     def close(self, error: Exception | None = None) -> None:
         """Synthesis ended (with ``error`` if it failed)."""
         self.done, self.error = True, error
-        self._changed.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """The frames as they come; raises the synthesis error after the last good one."""
@@ -227,8 +231,8 @@ class SegmentAudio:
                 if self.error is not None:
                     raise self.error
                 return
-            self._changed.clear()
-            await self._changed.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
 
 
 def derive_metrics(timeline: Timeline, segments: list[SegmentTiming], *, sample_rate: int,
@@ -506,7 +510,8 @@ class StreamEngine:
         await self._send_progress(now=True)  # a finished segment is news: never held back
 
     async def _synthesize_into(self, segment: SegmentTiming, audio: SegmentAudio) -> None:
-        async with aclosing(self.tts.synthesize(segment.spoken, voice=self.voice)) as chunks:
+        speech = self.tts.synthesize(segment.spoken, voice=self.voice)
+        async with contextlib.aclosing(speech) as chunks:
             async for chunk in chunks:
                 if not chunk:
                     continue
@@ -547,10 +552,9 @@ class StreamEngine:
             if ahead <= 0:
                 return
             self._played_changed.clear()
-            try:
-                await asyncio.wait_for(self._played_changed.wait(), ahead / 1000)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(ahead / 1000):  # no task per wait, as wait_for has
+                    await self._played_changed.wait()
 
     async def _send_progress(self, *, final: bool = False, now: bool = False) -> None:
         progress = self._progress
