@@ -5,7 +5,8 @@ Plain asyncio, no Django. Three tasks per stream:
 - the **producer** reads text deltas, feeds the segmenter and queues each cut segment;
 - the **scheduler** starts each segment's synthesis (a task of its own) as soon as the
   look-ahead has room: at most ``lookahead_segments`` segments are synthesized ahead of the
-  one being sent, and none starts while ``lookahead_ms`` of audio already waits unsent.
+  one being sent, and each one in flight holds at most ``lookahead_ms`` of audio the sender
+  has not taken (it reads on as the sender takes it), so work ahead stays bounded.
   Each request carries, in :data:`streaming.scheduling.need_by`, when the listener will
   need that audio, so local engines can serve the most urgent request first;
 - the **sender** takes the segments in order and sends their frames as they arrive,
@@ -42,8 +43,8 @@ class EngineConfig:
     queue_size: int = 8
     frame_ms: int = 100
     max_lead_ms: float = 2000.0
-    lookahead_segments: int = 3  # segments synthesized ahead of the one being sent
-    lookahead_ms: float = 6000.0  # no new synthesis starts while this much audio waits
+    lookahead_segments: int = 2  # segments synthesized ahead of the one being sent
+    lookahead_ms: float = 1000.0  # most unsent audio each segment in flight holds
     progress_interval_ms: float = 100.0
     first_min_words: int = 4
     sequential: bool = False  # the naive design (benchmarks): synthesize after all text is in
@@ -184,55 +185,75 @@ class PcmFramer:
 
 
 class SegmentAudio:
-    """One segment's synthesized frames, held until the sender takes them, in order."""
+    """One segment's synthesized frames, held until the sender takes them, in order.
 
-    def __init__(self, framer: PcmFramer, chars: int) -> None:
+    Its synthesis keeps at most ``hold_bytes`` of audio the sender has not taken (plus the
+    chunk that crossed the line): ``room()`` waits until the sender has taken half of it.
+    """
+
+    def __init__(self, framer: PcmFramer, chars: int, hold_bytes: int) -> None:
         self.frames: deque[bytes] = deque()
         self.chars = chars  # length of the text being spoken
         self.received = 0  # bytes synthesized for this segment
+        self.held = 0  # bytes synthesized and not taken by the sender
+        self.hold_bytes = hold_bytes
         self.done = False
         self.taken = False  # the sender has taken a frame of this segment
         self.error: Exception | None = None
         self._framer = framer
-        self._waiter: asyncio.Future | None = None  # the sender, waiting for frames
+        self._sender: asyncio.Future | None = None  # the sender, waiting for frames
+        self._reader: asyncio.Future | None = None  # the synthesis, waiting for room
 
     def put(self, chunk: bytes) -> int:
         """Add a provider chunk as frames; returns the bytes added."""
         frames = self._framer.split(chunk)
         self.frames.extend(frames)
-        self._wake()
+        _wake(self._sender)
         added = sum(len(frame) for frame in frames)
         self.received += added
+        self.held += added
         return added
+
+    async def room(self) -> None:
+        """Wait while the audio held is at its limit (until the sender has taken half)."""
+        if self.held >= self.hold_bytes:
+            self._reader = asyncio.get_running_loop().create_future()
+            await self._reader
 
     def clear(self) -> int:
         """Drop every frame held (for a fresh start); returns the bytes dropped."""
-        dropped = sum(len(frame) for frame in self.frames)
+        dropped = self.held
         self.frames.clear()
         self.received -= dropped
+        self.held = 0
         return dropped
 
     def close(self, error: Exception | None = None) -> None:
         """Synthesis ended (with ``error`` if it failed)."""
         self.done, self.error = True, error
-        self._wake()
-
-    def _wake(self) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+        _wake(self._sender)
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         """The frames as they come; raises the synthesis error after the last good one."""
         while True:
             while self.frames:
                 self.taken = True
-                yield self.frames.popleft()
+                frame = self.frames.popleft()
+                self.held -= len(frame)
+                if self.held <= self.hold_bytes // 2:
+                    _wake(self._reader)
+                yield frame
             if self.done:
                 if self.error is not None:
                     raise self.error
                 return
-            self._waiter = asyncio.get_running_loop().create_future()
-            await self._waiter
+            self._sender = asyncio.get_running_loop().create_future()
+            await self._sender
+
+
+def _wake(waiter: asyncio.Future | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
 
 
 def derive_metrics(timeline: Timeline, segments: list[SegmentTiming], *, sample_rate: int,
@@ -309,7 +330,7 @@ class StreamEngine:
         self._bytes_sent = 0
         self._bytes_synthesized = 0
         self._unsent = 0  # segments whose synthesis started and whose audio is not all sent
-        self._room = asyncio.Event()  # set when the look-ahead may have room again
+        self._room = asyncio.Event()  # set when a segment has all been sent
         self._tasks: list[asyncio.Task] = []
         self._synthesis: set[asyncio.Task] = set()
         self._audio: list[SegmentAudio] = []  # per segment index, once its synthesis started
@@ -440,7 +461,8 @@ class StreamEngine:
         """Start each segment's synthesis, in order, as soon as the look-ahead has room."""
         while (segment := await cut.get()) is not None:
             await self._wait_for_room()
-            audio = SegmentAudio(PcmFramer(self._frame_bytes), len(segment.spoken))
+            audio = SegmentAudio(PcmFramer(self._frame_bytes), len(segment.spoken),
+                                 int(self.config.lookahead_ms * self.sample_rate * 2 / 1000))
             self._audio.append(audio)
             self._unsent += 1
             task = asyncio.create_task(self._synthesize(segment, audio),
@@ -451,11 +473,8 @@ class StreamEngine:
         started.put_nowait(None)
 
     async def _wait_for_room(self) -> None:
-        """Wait while ``lookahead_segments`` segments are ahead of the one being sent, or
-        ``lookahead_ms`` of audio waits unsent (never when nothing is in flight)."""
-        config = self.config
-        while self._unsent and (self._unsent > config.lookahead_segments
-                                or self.buffered_ms >= config.lookahead_ms):
+        """Wait while ``lookahead_segments`` segments are ahead of the one being sent."""
+        while self._unsent > self.config.lookahead_segments:
             self._room.clear()
             await self._room.wait()
 
@@ -518,6 +537,7 @@ class StreamEngine:
                 if segment.first_byte_ms is None:
                     segment.first_byte_ms = self.timeline.mark("tts_first_byte", segment.index)
                 self._bytes_synthesized += audio.put(chunk)
+                await audio.room()
 
     async def _send(self, started: asyncio.Queue) -> None:
         """Send the segments in order: each one's announcement, then its frames."""
@@ -537,7 +557,6 @@ class StreamEngine:
         await self._emit(frame)
         self._bytes_sent += len(frame)
         segment.bytes += len(frame)
-        self._room.set()
         self.timeline.mark("audio_sent", segment.index, bytes=len(frame))
         await self._send_progress()
 

@@ -305,29 +305,35 @@ async def test_lookahead_stops_at_its_segment_count_while_the_listener_holds() -
     assert result.status == COMPLETED and len(events_named(result, "tts_request")) == 10
 
 
-async def test_lookahead_starts_no_synthesis_while_its_audio_budget_is_full() -> None:
-    tts = SimulatedTTS(first_byte_ms=1, realtime_factor=1000, ms_per_char=10)
-    config = EngineConfig(frame_ms=100, max_lead_ms=100, lookahead_segments=9,
-                          lookahead_ms=1200)
+async def test_each_segment_in_flight_holds_at_most_its_lookahead_audio_unsent() -> None:
+    held_at_ask: list[float] = []  # ms a segment held unsent each time it asked for more
+    yielded: dict[str, float] = {}
+    engine: StreamEngine
+
+    class Watched(SimulatedTTS):
+        async def synthesize(self, text: str, *, voice: str | None = None):
+            async for chunk in super().synthesize(text, voice=voice):
+                yielded[text] = yielded.get(text, 0.0) + len(chunk) / 48  # ms at 24 kHz
+                yield chunk
+                segment = next(s for s in engine.segments if s.spoken == text)
+                held_at_ask.append(yielded[text] - segment.bytes / 48)
+
+    tts = Watched(first_byte_ms=1, realtime_factor=1000, ms_per_char=20)  # 1.5 s each
+    config = EngineConfig(frame_ms=100, max_lead_ms=100, lookahead_segments=3,
+                          lookahead_ms=500)
     engine = StreamEngine(tts, Recorder().emit, config=config, clock=lambda: 0.0)
-    engine.played(0)
-    text_input = TextInput()
-    run = asyncio.create_task(engine.run(text_input))
-    for n, sentence in enumerate(LONG_SENTENCES):  # each cuts the one before it
-        text_input.push(sentence)
-        await until(lambda n=n: len(engine.segments) == n and engine.synthesizing == 0 and (
-            n == 0 or engine.segments[-1].request_ms is not None
-            or engine.buffered_ms >= 1200), "admitted or refused")
-    requested = [s for s in engine.segments if s.request_ms is not None]
+    engine.played(0)  # the listener holds at 0 ms (frozen clock)
+    run = asyncio.create_task(engine.run(text_once("".join(LONG_SENTENCES[:6]))))
+    await until(lambda: len(yielded) == 4 and all(ms >= 500 for ms in yielded.values()),
+                "each segment in flight holds its share")
 
-    assert 1 < len(requested) < len(engine.segments)
-    assert engine.buffered_ms >= 1200  # it stopped because the budget was full
-    buffered_before_last = engine.buffered_ms - tts.audio_ms_for(requested[-1].spoken)
-    assert buffered_before_last < 1200  # ... and not before
+    # None read on while holding its limit (the sender may hold one frame it has not sent).
+    assert max(held_at_ask) < 500 + 100
+    assert sum(yielded.values()) < 4 * 600  # four segments, none much past 500 ms
 
-    text_input.close()
     engine.played(1e9)
     assert (await run).status == COMPLETED
+    assert max(yielded.values()) > 1000  # once taken, they were read to their ends
 
 
 async def test_need_by_grows_with_the_audio_queued_before_each_segment() -> None:

@@ -278,11 +278,11 @@ STREAMING = {
     "FRAME_MS": env_int("STREAMING_FRAME_MS", 100),
     # Flow control: most audio sent ahead of a listener that sends `played` acks (ms).
     "MAX_LEAD_MS": env_int("STREAMING_MAX_LEAD_MS", 2000),
-    # Look-ahead: segments synthesized ahead of the one being sent (so audio held unsent
-    # per stream is at most LOOKAHEAD_SEGMENTS + 1 segments), and the unsent audio (ms)
-    # above which no further segment's synthesis starts.
-    "LOOKAHEAD_SEGMENTS": env_int("STREAMING_LOOKAHEAD_SEGMENTS", 3),
-    "LOOKAHEAD_MS": env_int("STREAMING_LOOKAHEAD_MS", 6000),
+    # Look-ahead: segments synthesized ahead of the one being sent, and the most audio
+    # (ms) each segment in flight holds that the sender has not taken: audio held per
+    # stream is at most (LOOKAHEAD_SEGMENTS + 1) x LOOKAHEAD_MS plus a chunk per segment.
+    "LOOKAHEAD_SEGMENTS": env_int("STREAMING_LOOKAHEAD_SEGMENTS", 2),
+    "LOOKAHEAD_MS": env_int("STREAMING_LOOKAHEAD_MS", 1000),
     # Minimum interval between `progress` events (ms).
     "PROGRESS_INTERVAL_MS": env_int("STREAMING_PROGRESS_INTERVAL_MS", 100),
     # TTS providers tried, in order, when the requested one fails (e.g. google -> piper).
