@@ -204,15 +204,24 @@ class SegmentAudio:
         self._sender: asyncio.Future | None = None  # the sender, waiting for frames
         self._reader: asyncio.Future | None = None  # the synthesis, waiting for room
 
-    def put(self, chunk: bytes) -> int:
-        """Add a provider chunk as frames; returns the bytes added."""
+    def split(self, chunk: bytes) -> list[bytes]:
+        """A provider chunk as whole-sample frames (counted as received)."""
         frames = self._framer.split(chunk)
+        self.received += sum(len(frame) for frame in frames)
+        return frames
+
+    def put(self, frames: list[bytes]) -> int:
+        """Hold frames for the sender; returns the bytes added."""
         self.frames.extend(frames)
         _wake(self._sender)
         added = sum(len(frame) for frame in frames)
-        self.received += added
         self.held += added
         return added
+
+    @property
+    def sender_waiting(self) -> bool:
+        """The sender has taken every frame and waits for the next one."""
+        return self._sender is not None and not self._sender.done()
 
     async def room(self) -> None:
         """Wait while the audio held is at its limit (until the sender has taken half)."""
@@ -536,8 +545,16 @@ class StreamEngine:
                     continue
                 if segment.first_byte_ms is None:
                     segment.first_byte_ms = self.timeline.mark("tts_first_byte", segment.index)
-                self._bytes_synthesized += audio.put(chunk)
-                await audio.room()
+                frames = audio.split(chunk)
+                self._bytes_synthesized += sum(len(frame) for frame in frames)
+                # The sender waits for this segment: send what the pacing allows now from
+                # here, saving a task hop per frame; the rest waits for the sender.
+                while frames and audio.sender_waiting and self._lead_left_ms() > 0:
+                    audio.taken = True
+                    await self._deliver(segment, frames.pop(0))
+                if frames:
+                    audio.put(frames)
+                    await audio.room()
 
     async def _send(self, started: asyncio.Queue) -> None:
         """Send the segments in order: each one's announcement, then its frames."""
@@ -552,6 +569,10 @@ class StreamEngine:
 
     async def _send_audio(self, segment: SegmentTiming, frame: bytes) -> None:
         await self._pace()
+        await self._deliver(segment, frame)
+
+    async def _deliver(self, segment: SegmentTiming, frame: bytes) -> None:
+        """Send one frame now and account for it."""
         if self._bytes_sent == 0:
             self._first_audio_ms = self.timeline.mark("first_audio", segment.index)
         await self._emit(frame)
@@ -560,19 +581,22 @@ class StreamEngine:
         self.timeline.mark("audio_sent", segment.index, bytes=len(frame))
         await self._send_progress()
 
+    def _lead_left_ms(self) -> float:
+        """Audio that may still be sent before the listener's lead is full (inf: unpaced)."""
+        if self._played_ms is None:
+            return float("inf")
+        listener = self._played_ms + self.timeline.now_ms() - self._played_at
+        return listener + self.config.max_lead_ms - self.audio_sent_ms
+
     async def _pace(self) -> None:
         """Keep at most ``max_lead_ms`` of audio ahead of a listener that reports playback.
 
         Between reports the listener is assumed to play on in real time.
         """
-        while self._played_ms is not None:
-            listener_ms = self._played_ms + (self.timeline.now_ms() - self._played_at)
-            ahead = self.audio_sent_ms - listener_ms - self.config.max_lead_ms
-            if ahead <= 0:
-                return
+        while (left := self._lead_left_ms()) < 0:
             self._played_changed.clear()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(ahead / 1000):  # no task per wait, as wait_for has
+                async with asyncio.timeout(-left / 1000):  # no task per wait, as wait_for has
                     await self._played_changed.wait()
 
     async def _send_progress(self, *, final: bool = False, now: bool = False) -> None:

@@ -336,6 +336,27 @@ async def test_each_segment_in_flight_holds_at_most_its_lookahead_audio_unsent()
     assert max(yielded.values()) > 1000  # once taken, they were read to their ends
 
 
+async def test_a_frame_the_sender_waits_for_is_sent_before_the_provider_reads_on() -> None:
+    recorder = Recorder()
+    unsent_at_resume: list[int] = []  # frames yielded but not yet sent, each time read on
+
+    class Watched(SimulatedTTS):
+        async def synthesize(self, text: str, *, voice: str | None = None):
+            yielded = 0
+            async for chunk in super().synthesize(text, voice=voice):
+                yield chunk
+                yielded += 1
+                unsent_at_resume.append(yielded - recorder.kinds().count("audio"))
+
+    tts = Watched(first_byte_ms=1, realtime_factor=1000, ms_per_char=20)
+    engine = StreamEngine(tts, recorder.emit, config=EngineConfig(frame_ms=100))
+    result = await engine.run(text_once(LONG_SENTENCES[0]))
+
+    # No hop through the buffer: each frame reached the listener while the synthesis ran.
+    assert result.status == COMPLETED and len(unsent_at_resume) > 5
+    assert set(unsent_at_resume) == {0}
+
+
 async def test_need_by_grows_with_the_audio_queued_before_each_segment() -> None:
     seen: list[tuple[float, float | None]] = []
 
