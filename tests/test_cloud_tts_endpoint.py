@@ -99,8 +99,12 @@ async def test_auth_failure_falls_back_to_piper(ws_client, settings) -> None:
 
 
 async def test_a_stall_times_out_and_falls_back_to_piper(ws_client, settings) -> None:
+    from tts.providers.piper import PiperTTS
+
+    async for _ in PiperTTS().synthesize("Ready."):  # the voice loaded, as on a started server
+        pass
     async with LoopbackOpenAI(stall=True) as server:
-        use(settings, openai=server, fallback=["piper"], first_byte_s=0.5)
+        use(settings, openai=server, fallback=["piper"], first_byte_s=1.0)
         client = await ws_client()
         await client.send(type="start", text=TEXT, tts="openai")
         done = await client.receive_until("done", timeout=60)
