@@ -272,7 +272,7 @@ class StreamSessionAdmin(RecordAdmin):
         ("Timeline", {"fields": ("timeline_picture",)}),
         ("Text", {"fields": ("user_text", "input_text", "output_text", "heard_text")}),
         ("Latency (ms from the stream's start)", {"fields": (
-            ("stt_ms", "llm_ttft_ms", "first_segment_ms"),
+            ("stt_ms", "llm_queue_ms", "llm_ttft_ms", "first_segment_ms"),
             ("tts_ttfb_ms", "ttfa_ms", "overhead_ms"),
             ("text_done_ms", "overlap_ms", "total_ms"),
             ("audio_ms", "segment_count", "bytes_sent"),

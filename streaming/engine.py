@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
-from streaming.protocols import TTS, TruncatedSpeech
+from streaming.protocols import TTS, TruncatedSpeech, stream_marker
 from streaming.scheduling import need_by
 from streaming.segmenter import Segmenter
 
@@ -285,6 +285,8 @@ def derive_metrics(timeline: Timeline, segments: list[SegmentTiming], *, sample_
     }
     if from_llm:
         metrics["llm_ttft_ms"] = text_first
+        metrics["llm_queue_ms"] = _diff(timeline.first("llm_started"),
+                                        timeline.first("llm_queued"))
     if ttfa is not None and first is not None and metrics["tts_ttfb_ms"] is not None:
         metrics["overhead_ms"] = round(ttfa - first.cut_ms - metrics["tts_ttfb_ms"], 3)
     else:
@@ -373,11 +375,13 @@ class StreamEngine:
             return self._finish(CANCELLED, "", "")
         cut: asyncio.Queue[SegmentTiming | None] = asyncio.Queue(self.config.queue_size)
         started: asyncio.Queue[tuple[SegmentTiming, SegmentAudio] | None] = asyncio.Queue()
+        marking = stream_marker.set(self.timeline.mark)  # providers stamp events; tasks copy it
         self._tasks = [
             asyncio.create_task(self._produce(deltas, cut), name="stream-producer"),
             asyncio.create_task(self._schedule(cut, started), name="stream-scheduler"),
             asyncio.create_task(self._send(started), name="stream-sender"),
         ]
+        stream_marker.reset(marking)
         status, error, code = COMPLETED, "", ""
         try:
             for next_done in asyncio.as_completed(self._tasks):

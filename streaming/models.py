@@ -38,6 +38,8 @@ class StreamSession(models.Model):
 
     stt_ms = models.FloatField(null=True, blank=True)
     llm_ttft_ms = models.FloatField(null=True, blank=True)
+    llm_queue_ms = models.FloatField(
+        null=True, blank=True, help_text="Wait for the local model's worker before generating.")
     first_segment_ms = models.FloatField(null=True, blank=True)
     tts_ttfb_ms = models.FloatField(null=True, blank=True)
     ttfa_ms = models.FloatField(null=True, blank=True, db_index=True)

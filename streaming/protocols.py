@@ -1,8 +1,21 @@
 """The one-method provider protocols every adapter implements (docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+stream_marker: ContextVar[Callable[..., float] | None] = ContextVar("stream_marker", default=None)
+"""The running stream's ``Timeline.mark`` (set by the engine for its tasks)."""
+
+
+def mark(name: str) -> None:
+    """Stamp a provider event (e.g. ``llm_queued``) on the running stream's timeline;
+    nothing outside a stream."""
+    marker = stream_marker.get()
+    if marker is not None:
+        marker(name)
 
 
 @runtime_checkable
@@ -23,9 +36,41 @@ class TTS(Protocol):
 
 @runtime_checkable
 class STT(Protocol):
-    """Transcribes PCM s16le mono audio to text."""
+    """Transcribes PCM s16le mono audio to text (a plain ``str`` or a ``Transcript``)."""
 
     async def transcribe(self, pcm: bytes, *, sample_rate: int) -> str: ...
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word and when it was spoken, in ms from the start of the audio."""
+
+    text: str
+    start_ms: float
+    end_ms: float
+
+
+class Transcript(str):
+    """What an STT may return instead of a plain str: the text, with word timings.
+
+    It is the text itself (compares, hashes and prints as that ``str``), plus ``words``:
+    the recognised words in order (``from_words`` joins their texts with single spaces).
+    String methods (``strip``, slicing, ...) return plain ``str`` without the timings.
+    """
+
+    words: tuple[Word, ...]
+
+    def __new__(cls, text: str = "", words: Iterable[Word] = ()) -> Transcript:
+        """The ``text`` carrying ``words`` (their timings)."""
+        transcript = super().__new__(cls, text)
+        transcript.words = tuple(words)
+        return transcript
+
+    @classmethod
+    def from_words(cls, words: Iterable[Word]) -> Transcript:
+        """The transcript whose text is ``words`` joined by single spaces."""
+        words = tuple(words)
+        return cls(" ".join(word.text for word in words), words)
 
 
 class ProviderError(Exception):

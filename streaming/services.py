@@ -18,8 +18,8 @@ from streaming.models import SegmentRecord, StreamSession
 logger = logging.getLogger(__name__)
 
 METRIC_FIELDS = (
-    "stt_ms", "llm_ttft_ms", "first_segment_ms", "tts_ttfb_ms", "ttfa_ms", "overhead_ms",
-    "text_done_ms", "overlap_ms", "total_ms", "audio_ms",
+    "stt_ms", "llm_queue_ms", "llm_ttft_ms", "first_segment_ms", "tts_ttfb_ms", "ttfa_ms",
+    "overhead_ms", "text_done_ms", "overlap_ms", "total_ms", "audio_ms",
 )
 MAX_CLIENT_KEYS = 20
 CLIENT_FIELDS = {"playback_start_ms": float, "underruns": int, "played_ms": float}
