@@ -33,6 +33,7 @@ class ProviderInfo:
     alias: str
     label: str
     hidden: bool
+    hint: str = ""  # one line for the page about what this provider is
 
 
 def _config(role: str) -> dict[str, dict]:
@@ -49,7 +50,8 @@ def default_alias(role: str) -> str:
 def providers(role: str, *, include_hidden: bool = False) -> list[ProviderInfo]:
     """The configured providers of a role, in settings order."""
     infos = [
-        ProviderInfo(alias, conf.get("LABEL", alias), bool(conf.get("HIDDEN")))
+        ProviderInfo(alias, conf.get("LABEL", alias), bool(conf.get("HIDDEN")),
+                     conf.get("HINT", ""))
         for alias, conf in _config(role).items()
     ]
     return [info for info in infos if include_hidden or not info.hidden]

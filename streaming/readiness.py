@@ -29,6 +29,10 @@ def needed() -> list[tuple[str, str]]:
 
 def warm_up() -> None:
     """Start loading every needed provider's model (in its own workers; returns at once)."""
+    # The local engines' workers would import numpy at the same time, and a first import of
+    # numpy racing in two threads fails ("partially initialized module"): import it here.
+    import numpy  # noqa: F401
+
     for role, alias in needed():
         try:
             provider = get_provider(role, alias)

@@ -37,6 +37,10 @@ STREAMING_PROVIDERS["llm"]["failing"] = {  # noqa: F405
     "OPTIONS": {"first_token_ms": 5, "tokens_per_s": 100, "fail_after_tokens": 25},
 }
 
+# The deterministic rule-based responder answers unless a test asks for the local model.
+STREAMING_DEFAULTS = {**STREAMING_DEFAULTS,  # noqa: F405
+                      "llm": os.environ.get("LLM_PROVIDER", "rules")}
+
 # Stored audio goes to a throwaway folder.
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="voicebot-media-"))
 

@@ -71,11 +71,11 @@ def make_session(kind: str = "tts", status: str = "completed", *, ttfa: float | 
     }
     if kind == "voicebot":
         conversation = Conversation.objects.create(
-            llm_provider="offline", turns=1,
+            llm_provider="rules", turns=1,
             history=[{"role": "user", "content": "Is it <true>?"},
                      {"role": "assistant", "content": "Well, I think"}])
-        values.update(conversation=conversation, turn=1, llm_provider="offline",
-                      stt_provider="pocketsphinx", user_text="Is it <true>?",
+        values.update(conversation=conversation, turn=1, llm_provider="rules",
+                      stt_provider="whisper", user_text="Is it <true>?",
                       heard_text="Well, I think", stt_ms=80.0, llm_ttft_ms=0.5)
     if status != "running":
         values.update(
@@ -192,9 +192,9 @@ def test_provider_kind_and_status_filters(admin_client) -> None:
     bot = make_session("voicebot", "failed", segments=False, tts_provider="piper")
 
     assert listed_ids(changelist(admin_client, tts_provider="piper")) == {str(bot.pk)}
-    assert listed_ids(changelist(admin_client, llm_provider="offline")) == {str(bot.pk)}
+    assert listed_ids(changelist(admin_client, llm_provider="rules")) == {str(bot.pk)}
     assert listed_ids(changelist(admin_client, llm_provider="-")) == {str(tts.pk)}
-    assert listed_ids(changelist(admin_client, stt_provider="pocketsphinx")) == {str(bot.pk)}
+    assert listed_ids(changelist(admin_client, stt_provider="whisper")) == {str(bot.pk)}
     assert listed_ids(changelist(admin_client, kind__exact="tts")) == {str(tts.pk)}
     assert listed_ids(changelist(admin_client, status__exact="failed")) == {str(bot.pk)}
 

@@ -38,7 +38,7 @@ async def converse(llm: OfflineLLM, turns: list[str]) -> list[str]:
 
 def test_implements_protocol_and_label() -> None:
     assert isinstance(OfflineLLM(), LLM)
-    assert OfflineLLM.label == "Offline responder (built-in, rule-based)"
+    assert OfflineLLM.label == "Rule-based responder (built-in, deterministic)"
 
 
 @pytest.mark.asyncio

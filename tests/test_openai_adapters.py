@@ -63,7 +63,7 @@ async def collect(llm: OpenAILLM, messages: list[dict] = MESSAGES) -> list[str]:
 def test_adapters_satisfy_the_protocols() -> None:
     assert isinstance(OpenAILLM(api_key="sk-test"), LLM)
     assert isinstance(OpenAISTT(api_key="sk-test"), STT)
-    assert OpenAILLM.label == "OpenAI-compatible chat model"
+    assert OpenAILLM(model="llama3.2", api_key="sk-test").label == "llama3.2 (OpenAI-compatible)"
 
 
 @pytest.mark.asyncio

@@ -106,8 +106,8 @@ def test_dry_run_changes_nothing(sessions) -> None:
 
 
 def test_conversations_left_without_sessions_go_too() -> None:
-    stale = Conversation.objects.create(llm_provider="offline", turns=1)
-    active = Conversation.objects.create(llm_provider="offline", turns=2)
+    stale = Conversation.objects.create(llm_provider="rules", turns=1)
+    active = Conversation.objects.create(llm_provider="rules", turns=2)
     make(40, conversation=stale, audio=False)
     make(40, conversation=active, audio=False)
     make(1, conversation=active, audio=False)

@@ -23,6 +23,7 @@ def test_healthz_is_unavailable_until_the_voice_has_loaded_then_ready(
     before = client.get("/healthz")
     readiness.warm_up()
     assert get_provider("tts", "piper").pool.wait_idle(30)
+    assert get_provider("stt", settings.STREAMING_DEFAULTS["stt"]).wait_ready(60)
     after = client.get("/healthz")
 
     assert before.status_code == 503
@@ -58,17 +59,23 @@ def test_healthz_names_an_unknown_default_provider(client, settings) -> None:
     assert "unknown llm provider 'nosuch'" in response.json()["providers"]["llm:nosuch"]["error"]
 
 
-def test_the_server_process_loads_the_voice_at_start_without_any_connection() -> None:
+def test_the_server_process_loads_voice_llm_and_stt_at_start_without_any_connection() -> None:
     script = textwrap.dedent("""
+        import time
         import voicebot_site.asgi  # what daphne imports at start
-        from streaming.providers import get_provider
-        tts = get_provider("tts", "piper")  # the adapter the import warmed up, if it did
-        print("ready-after", tts.pool.wait_idle(60) and tts.ready)
+        from streaming.readiness import status
+        deadline = time.monotonic() + 90
+        while not status()["ready"] and time.monotonic() < deadline:
+            time.sleep(0.05)  # polls the adapters the import warmed up, if it did
+        print(status())
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           timeout=120, cwd=django_settings.BASE_DIR,
                           env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin",
-                               "TTS_PROVIDER": "piper"})
+                               "TTS_PROVIDER": "piper", "LLM_PROVIDER": "local",
+                               "STT_PROVIDER": "whisper"})
 
     assert done.returncode == 0, done.stderr
-    assert "ready-after True" in done.stdout
+    ready = {"ready": True}
+    assert done.stdout.strip() == str({"ready": True, "providers": {
+        "tts:piper": ready, "llm:local": ready, "stt:whisper": ready}})

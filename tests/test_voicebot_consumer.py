@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+import re
 
 import pytest
 from channels.db import database_sync_to_async
@@ -14,7 +14,6 @@ from voicebot.models import Conversation
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PATH = "/api/voicebot/streaming"
-QUESTION_GRAMMAR = (Path(__file__).with_name("turns.jsgf")).read_text()
 
 
 @pytest.fixture
@@ -45,7 +44,7 @@ async def connect(ws_client):
 
 async def test_typed_turn_streams_the_answer_into_speech(ws_client) -> None:
     client, hello = await connect(ws_client)
-    assert hello["llm"] == "offline" and hello["offline"] is True
+    assert hello["llm"] == "rules" and hello["llm_label"].startswith("Rule-based")
 
     await client.send(type="user_text", text="Hello, my name is Ada.", tts="simulated")
     done = await client.receive_until("done")
@@ -60,7 +59,7 @@ async def test_typed_turn_streams_the_answer_into_speech(ws_client) -> None:
     answer = "".join(e["delta"] for e in client.of("llm"))
     assert "Ada" in answer
     session = await stored(done["session_id"])
-    assert session.kind == "voicebot" and session.llm_provider == "offline"
+    assert session.kind == "voicebot" and session.llm_provider == "rules"
     assert session.user_text == "Hello, my name is Ada." and session.turn == 1
     assert session.input_text == answer and session.heard_text == answer.strip()
     assert session.llm_ttft_ms is not None and session.overlap_ms > 0
@@ -209,12 +208,14 @@ async def test_audio_over_the_limit_is_refused(ws_client, settings) -> None:
 
 
 @pytest.fixture
-def grammar_stt(settings):
-    providers = {**settings.STREAMING_PROVIDERS}
-    providers["stt"] = {**providers["stt"], "pocketsphinx": {
-        **providers["stt"]["pocketsphinx"], "OPTIONS": {"jsgf": QUESTION_GRAMMAR}}}
-    settings.STREAMING_PROVIDERS = providers
-    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "stt": "pocketsphinx"}
+def local_engines(settings):
+    """The embedded defaults: Whisper hears, the local model answers (greedy, so the test
+    sees one answer), Piper speaks."""
+    llm = {**settings.STREAMING_PROVIDERS["llm"]}
+    llm["local"] = {**llm["local"], "OPTIONS": {**llm["local"]["OPTIONS"], "temperature": 0.0}}
+    settings.STREAMING_PROVIDERS = {**settings.STREAMING_PROVIDERS, "llm": llm}
+    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "llm": "local",
+                                   "stt": "whisper"}
 
 
 def piper_speech(text: str) -> bytes:
@@ -228,39 +229,55 @@ def piper_speech(text: str) -> bytes:
     return resample_pcm(pcm, 22050, 16000)
 
 
-async def test_spoken_turn_round_trip_with_real_engines(ws_client, grammar_stt) -> None:
-    speech = await asyncio.to_thread(piper_speech, "What can you do?")
-    client, hello = await connect(ws_client)
+def words_of(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9']+", text.lower())
 
+
+async def speak(client, speech: bytes) -> None:
+    """A spoken turn as the page sends it: 100 ms frames between audio_start and audio_end."""
     await client.send(type="audio_start", sample_rate=16000, tts="piper")
-    for start in range(0, len(speech), 3200):  # 100 ms frames, like the page
+    for start in range(0, len(speech), 3200):
         await client.send_raw(data=speech[start:start + 3200])
     await client.send(type="audio_end")
-    transcript = await client.receive_until("transcript", timeout=60)
-    done = await client.receive_until("done", timeout=60)
 
-    assert transcript["text"] == "what can you do"
-    assert done["status"] == "completed" and client.of("session")[0]["sample_rate"] == 22050
+
+async def test_spoken_question_is_heard_by_whisper_and_answered_by_the_local_model_aloud(
+        ws_client, local_engines) -> None:
+    speech = await asyncio.to_thread(piper_speech, "Tell me about the ocean and its animals.")
+    client, hello = await connect(ws_client)
+    assert hello["llm"] == "local" and "SmolLM2-135M-Instruct" in hello["llm_label"]
+
+    await speak(client, speech)
+    transcript = await client.receive_until("transcript", timeout=120)
+    done = await client.receive_until("done", timeout=120)
+
+    assert words_of(transcript["text"]) == words_of("Tell me about the ocean and its animals.")
+    assert [w[0] for w in transcript["words"]] == transcript["text"].split()
+    starts = [w[1] for w in transcript["words"]]
+    assert starts == sorted(starts) and transcript["words"][-1][2] <= len(speech) / 32
+    assert done["status"] == "completed"
     kinds = client.kinds()
+    assert kinds.count("llm") > 1  # the model's answer streamed in several deltas
     last_llm = len(kinds) - 1 - kinds[::-1].index("llm")
-    assert kinds.index("audio") < last_llm  # Piper spoke before the responder finished
+    assert kinds.index("audio") < last_llm  # Piper spoke before the model's last token
     session = await stored(done["session_id"])
-    assert session.user_text == "what can you do" and session.stt_provider == "pocketsphinx"
-    assert session.stt_ms is not None and session.tts_provider == "piper"
+    assert session.stt_provider == "whisper" and session.llm_provider == "local"
+    assert session.user_text == transcript["text"] and session.llm_queue_ms is not None
     convo = await conversation(hello["conversation_id"])
-    assert convo.history[0] == {"role": "user", "content": "what can you do"}
+    assert convo.history[0] == {"role": "user", "content": transcript["text"]}
 
 
-async def test_silence_is_not_a_turn(ws_client, grammar_stt) -> None:
+async def test_a_beep_is_nothing_heard_not_a_turn(ws_client, local_engines) -> None:
+    from voicebot.stt_benchmark import tone
+
     client, _ = await connect(ws_client)
-    await client.send(type="audio_start", sample_rate=16000)
-    await client.send_raw(data=b"\x00\x00" * 16000)
-    await client.send(type="audio_end")
+    await speak(client, tone(seconds=1.5, rate=16000))
 
-    transcript = await client.receive_until("transcript", timeout=30)
-    error = await client.receive_until("error", timeout=30)
+    transcript = await client.receive_until("transcript", timeout=60)
+    error = await client.receive_until("error", timeout=60)
 
-    assert transcript["text"] == "" and error["code"] == "no_speech"
+    assert transcript["text"] == "" and transcript["words"] == []
+    assert error["code"] == "no_speech"
     assert "session" not in client.kinds()
 
 
@@ -283,7 +300,8 @@ async def test_an_openai_compatible_server_streams_the_answer_into_speech(ws_cli
         await client.send(type="user_text", text="Tell me something.", tts="simulated")
         done = await client.receive_until("done")
 
-    assert hello["llm"] == "openai" and hello["offline"] is False
+    assert hello["llm"] == "openai" and hello["llm_label"] == "llama3.2 (OpenAI-compatible)"
+    assert hello["llm_hint"] == ""
     assert done["status"] == "completed"
     assert "".join(e["delta"] for e in client.of("llm")).strip() == answer
     request = server.requests[0].json

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 import wave
-from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
@@ -13,7 +12,6 @@ from streaming.models import StreamSession
 from tests.browser import LiveServerTestCase, launch, new_page
 from tests.test_tts_page import WATCH_PAGE, assert_audio_definition, first_index
 
-GRAMMAR = Path(__file__).with_name("turns.jsgf")
 READY = "() => document.querySelector('#voicebot-app')?.dataset.ready === '1'"
 ANSWERED = "() => window.__voicebot && window.__voicebot.doneAt !== null"
 FINISHED = "() => window.__voicebot && window.__voicebot.drainedAt !== null"
@@ -38,9 +36,10 @@ def speech_wav() -> str:
 
 
 class VoicebotPageTest(LiveServerTestCase):
-    """One typed and one spoken turn, answered aloud by the offline engines."""
+    """Typed and spoken turns heard by Whisper, answered aloud by the rule-based responder
+    (the same answer every time) and Piper."""
 
-    server_env = {"POCKETSPHINX_JSGF": str(GRAMMAR), "STT_PROVIDER": "pocketsphinx"}
+    server_env = {"STT_PROVIDER": "whisper", "LLM_PROVIDER": "rules"}
 
     def test_typed_turn_is_answered_aloud(self) -> None:
         with sync_playwright() as playwright:
@@ -48,8 +47,8 @@ class VoicebotPageTest(LiveServerTestCase):
             page, errors = new_page(browser)
             page.goto(f"{self.live_server_url}/voicebot/")
             page.wait_for_function(READY)
-            assert "offline responder" in page.inner_text("#llm-label").lower()
-            assert "OPENAI_API_KEY" in page.inner_text("#llm-hint")
+            assert "rule-based responder" in page.inner_text("#llm-label").lower()
+            assert "the same every time" in page.inner_text("#llm-hint")
             page.fill("#user-text", "My name is Ada.")
             page.click("#send")
             page.wait_for_function(ANSWERED, timeout=60_000)
@@ -127,9 +126,37 @@ class VoicebotPageTest(LiveServerTestCase):
 
         assert errors == []
         assert state["micFrames"] > 10
-        assert state["transcript"] == "what can you do"
+        assert state["transcript"] == "What can you do?"
         assert state["doneStatus"] == "completed" and "OPENAI_API_KEY" in state["answer"]
         assert state["playbackStartedAt"] < state["doneAt"]
         session = StreamSession.objects.get(id=state["sessionId"])
-        assert session.user_text == "what can you do" and session.stt_provider == "pocketsphinx"
+        assert session.user_text == "What can you do?" and session.stt_provider == "whisper"
         assert session.overlap_ms > 0
+
+
+class LocalModelPageTest(LiveServerTestCase):
+    """The embedded default: the page names the local model, whose answer is spoken."""
+
+    server_env = {"LLM_PROVIDER": "local"}
+
+    def test_page_names_the_local_model_and_its_answer_is_spoken_while_it_writes(self) -> None:
+        with sync_playwright() as playwright:
+            browser = launch(playwright)
+            page, errors = new_page(browser)
+            page.goto(f"{self.live_server_url}/voicebot/")
+            page.wait_for_function(READY)
+            label = page.inner_text("#llm-label")
+            hint = page.inner_text("#llm-hint")
+            page.fill("#user-text", "Tell me about the ocean and its animals.")
+            page.click("#send")
+            page.wait_for_function(ANSWERED, timeout=120_000)
+            state = page.evaluate("() => window.__voicebot")
+            browser.close()
+
+        assert errors == []
+        assert label == "SmolLM2-135M-Instruct (local, llama.cpp)"
+        assert "LLM_MODEL_PATH" in hint
+        assert state["doneStatus"] == "completed" and state["answer"].strip()
+        session = StreamSession.objects.get(id=state["sessionId"])
+        assert session.llm_provider == "local" and session.llm_queue_ms is not None
+        assert session.overlap_ms > 0  # audio went out before the model's last token

@@ -7,6 +7,7 @@ import uuid
 
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from streaming import services
 from streaming.consumers import (
@@ -19,7 +20,7 @@ from streaming.consumers import (
 )
 from streaming.engine import COMPLETED, StreamResult
 from streaming.protocols import ProviderError
-from streaming.providers import default_alias, get_provider, providers
+from streaming.providers import UnknownProvider, default_alias, get_provider, providers
 
 SAMPLE_RATES = range(8000, 48001)
 
@@ -31,10 +32,15 @@ def provider(role: str, alias: str) -> object:
 
 
 def llm_info(alias: str) -> dict:
-    """How the page presents the conversation's LLM."""
-    label = next((p.label for p in providers("llm", include_hidden=True) if p.alias == alias),
-                 alias)
-    return {"llm": alias, "llm_label": label, "offline": alias == "offline"}
+    """How the page presents the conversation's LLM: its alias, label and hint (an adapter
+    that knows its model's name, like the local one, labels itself)."""
+    info = next((p for p in providers("llm", include_hidden=True) if p.alias == alias), None)
+    try:
+        label = getattr(get_provider("llm", alias), "label", None)
+    except (UnknownProvider, ImproperlyConfigured):
+        label = None
+    return {"llm": alias, "llm_label": label or (info.label if info else alias),
+            "llm_hint": info.hint if info else ""}
 
 
 class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
@@ -132,12 +138,15 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         """Transcribe, tell the client what was heard, and answer it."""
         started = time.monotonic()
         try:
-            text = (await stt.transcribe(pcm, sample_rate=rate)).strip()
+            heard = await stt.transcribe(pcm, sample_rate=rate)
+            text = heard.strip()
         except ProviderError as exc:
             await self.send_error("provider_error", str(exc))
             return
         stt_ms = round((time.monotonic() - started) * 1000, 3)
-        await self.send_event({"type": "transcript", "text": text, "stt_ms": stt_ms})
+        words = [[w.text, w.start_ms, w.end_ms] for w in getattr(heard, "words", ())]
+        await self.send_event({"type": "transcript", "text": text, "stt_ms": stt_ms,
+                               "words": words})
         if not text:
             await self.send_error("no_speech", "no speech was recognized; please try again")
             return

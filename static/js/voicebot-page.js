@@ -399,7 +399,10 @@ async function toggleHandsFree() {
 
 socket.on("conversation", (m) => {
   if (m.llm_label) ui.llmLabel.textContent = m.llm_label;
-  if (typeof m.offline === "boolean") ui.llmHint.hidden = !m.offline;
+  if (typeof m.llm_hint === "string") {
+    ui.llmHint.textContent = m.llm_hint;
+    ui.llmHint.hidden = !m.llm_hint;
+  }
   if (conversationId && m.conversation_id !== conversationId && ui.chat.children.length) {
     addNote("New conversation (the server does not remember the turns above).");
   }

@@ -1,9 +1,10 @@
-"""Built-in offline LLM: a rule-based, ELIZA-style conversational responder.
+"""Built-in rule-based LLM: an ELIZA-style responder (alias ``rules``).
 
-This module owns :class:`OfflineLLM`, the default ``LLM`` provider when no real model is
-configured. It needs no network, no model files and no Django: ranked keyword rules pick a
-reply (with pronoun reflection, a little memory of the conversation, the real local time
-and simple arithmetic), which is then streamed in small word-sized deltas like a model.
+This module owns :class:`OfflineLLM`, kept for demos and tests that need the same answer
+every time (the default is the local model). It needs no network, no model files and no
+Django: ranked keyword rules pick a reply (with pronoun reflection, a little memory of the
+conversation, the real local time and simple arithmetic), which is then streamed in small
+word-sized deltas like a model.
 """
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 SELF_DESCRIPTION = (
-    "I am the offline responder built into this app; "
-    "configure OPENAI_API_KEY or OPENAI_BASE_URL for a real model."
+    "I am the rule-based responder built into this app; "
+    "set LLM_PROVIDER to local for the local model, or OPENAI_API_KEY for a hosted one."
 )
 _I = re.IGNORECASE
 _CLAUSE = r"(?P<r>[^.!?;]+)"
@@ -470,7 +471,7 @@ def _content(message: object) -> str:
 class OfflineLLM:
     """Rule-based responder implementing the ``LLM`` protocol without any model."""
 
-    label = "Offline responder (built-in, rule-based)"
+    label = "Rule-based responder (built-in, deterministic)"
 
     def __init__(self, *, token_delay_ms: float = 0.0, seed: int | None = None) -> None:
         self._delay = max(0.0, float(token_delay_ms)) / 1000.0

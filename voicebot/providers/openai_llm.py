@@ -122,7 +122,6 @@ class OpenAIClientHolder:
 class OpenAILLM(OpenAIClientHolder):
     """Streams chat-completion text deltas from an OpenAI-compatible server."""
 
-    label = "OpenAI-compatible chat model"
     error_prefix = "OpenAI LLM request failed"
 
     def __init__(
@@ -144,6 +143,11 @@ class OpenAILLM(OpenAIClientHolder):
         self.model = model
         self.temperature = temperature
         self.usage: dict[str, Any] | None = None
+
+    @property
+    def label(self) -> str:
+        """The model's name for the page."""
+        return f"{self.model} (OpenAI-compatible)"
 
     async def stream(self, messages: list[dict]) -> AsyncIterator[str]:
         """Yield the non-empty content deltas of the answer to ``messages``, in order.
