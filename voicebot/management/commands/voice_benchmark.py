@@ -1,0 +1,137 @@
+"""``manage.py voice_benchmark``: the offline voice agent measured like a user (see
+``voicebot.voicebench``)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from streaming.management.commands.loadtest import ServerProcess
+from streaming.protocols import ProviderError
+from voicebot import voicebench as vb
+
+DEFAULT_OUTPUT = "voice-benchmark.json"
+
+
+class Command(BaseCommand):
+    """Spoken and typed turns against the voicebot endpoint, timed on the client."""
+
+    help = (
+        "Start a Daphne server of this project with the embedded offline engines (local LLM, "
+        "Whisper, Piper; throwaway SQLite) or use --url, then measure it like a user, one "
+        "turn at a time on a fresh connection each: spoken turns (Piper speech sent as 100 ms "
+        "frames in real time; voice-to-voice = first audio frame received - audio_end sent; "
+        "target p50 <= 1 s) and typed turns (share of multi-sentence answers whose audio "
+        "started before the last LLM delta; target >= 90%). Prints tables; --output writes "
+        "the JSON result."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        """The options (see ``--help``)."""
+        parser.add_argument("--spoken", type=int, default=10,
+                            help=f"spoken turns (default 10; the {len(vb.QUESTIONS)} fixed "
+                                 "questions, repeated beyond that)")
+        parser.add_argument("--typed", type=int, default=20,
+                            help=f"typed turns (default 20; the {len(vb.PROMPTS)} fixed "
+                                 "prompts, repeated beyond that)")
+        parser.add_argument("--warmup", type=int, default=1,
+                            help="typed turns run first and not counted (default 1)")
+        parser.add_argument("--timeout", type=float, default=60.0,
+                            help="seconds a turn may take before it counts as failed "
+                                 "(default 60)")
+        parser.add_argument("--url", help="ws://host:port of a running server (default: "
+                                          "start one here)")
+        parser.add_argument("--output", nargs="?", const=DEFAULT_OUTPUT,
+                            help=f"write the JSON result here (bare --output: {DEFAULT_OUTPUT}"
+                                 " in the current directory; default: not written)")
+
+    def handle(self, *args: object, **opts: object) -> None:
+        """Speak the questions, run the turns against the server, print, write, report."""
+        spoken, typed, warmup = int(opts["spoken"]), int(opts["typed"]), int(opts["warmup"])
+        timeout, url = float(opts["timeout"]), opts["url"]
+        checks = [
+            (spoken >= 0 and typed >= 0 and warmup >= 0,
+             "--spoken, --typed and --warmup must not be negative"),
+            (spoken + typed >= 1, "nothing to measure: --spoken and --typed are both 0"),
+            (timeout > 0, "--timeout must be positive"),
+            (not url or str(url).startswith(("ws://", "wss://")),
+             "--url must be ws://host:port or wss://host:port"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CommandError(message)
+        questions = vb.cycle(vb.QUESTIONS, spoken)
+        prompts = vb.cycle(vb.PROMPTS, typed)
+        config = {
+            "started_at": datetime.now(UTC).isoformat(), "spoken": spoken, "typed": typed,
+            "warmup": warmup, "timeout_s": timeout, "tts": vb.TTS, "mic_rate": vb.MIC_RATE,
+            "frame_ms": vb.FRAME_MS, "trailing_silence_ms": vb.TRAILING_SILENCE_MS,
+            "paced": "real time", "server": url, "server_started": not url,
+        }
+        machine = vb.machine_info()
+        try:
+            # Before the server starts, so the client's Piper does not compete with it.
+            speech = asyncio.run(vb.speak(questions)) if questions else {}
+        except (ImproperlyConfigured, ProviderError) as exc:
+            raise CommandError(f"Piper could not speak the questions: {exc}") from exc
+        self.stderr.write(f"spoke {len(speech)} questions with Piper")
+        say = self.stderr.write
+        kwargs = {"speech": speech, "questions": questions, "prompts": prompts,
+                  "warmup": warmup, "timeout_s": timeout, "progress": say}
+        env_report, server_log = None, ""
+        try:
+            if url:
+                run = asyncio.run(vb.run_benchmark(str(url), **kwargs))
+            else:
+                with tempfile.TemporaryDirectory(prefix="voicebench-") as tmp:
+                    env = vb.server_env(Path(tmp))
+                    env_report = vb.env_report(env)
+                    server = ServerProcess(env, Path(tmp))
+                    try:
+                        server.start()  # CommandError when it does not get ready
+                        config["server"] = server.url
+                        self.stderr.write(f"server ready at {server.url}")
+                        run = asyncio.run(vb.run_benchmark(server.url, **kwargs))
+                        if run.failed or any(not r.ok for r in run.warmup):
+                            server_log = server.log(60)
+                    except subprocess.TimeoutExpired as exc:
+                        raise CommandError(f"{exc}\n{server.log()}") from exc
+                    finally:
+                        server.stop()
+        except KeyboardInterrupt:
+            raise CommandError("interrupted") from None
+        machine["loadavg_end"] = vb.machine_info()["loadavg"]
+        result = vb.document(run, config=config, machine=machine, env=env_report,
+                             server_log=server_log)
+        self.report(result, run)
+        if opts["output"]:
+            path = Path(str(opts["output"]))
+            try:
+                path.write_text(json.dumps(result, indent=1), encoding="utf-8")
+            except OSError as exc:
+                raise CommandError(f"Cannot write {path}: {exc}") from exc
+            self.stdout.write(f"result: {path}")
+
+    def report(self, result: dict, run: vb.BenchmarkRun) -> None:
+        """Print the tables and the totals."""
+        w = self.stdout.write
+        m = result["machine"]
+        w(f"\nvoice benchmark: server {result['config']['server']}"
+          f"{' (started here)' if result['config']['server_started'] else ''}; "
+          f"{m['nproc']} cores, {m['cpu_model']}; load average {m['loadavg']} at the start, "
+          f"{m['loadavg_end']} at the end; wall {run.wall_s:g} s")
+        if run.spoken:
+            w(f"\nspoken turns ({len(run.spoken)})")
+            w(vb.spoken_table(run.spoken, result["spoken"]["summary"]))
+        if run.typed:
+            w(f"\ntyped turns ({len(run.typed)})")
+            w(vb.typed_table(run.typed, result["typed"]["summary"]))
+        w(f"\nfailed turns: {run.failed} / {len(run.spoken) + len(run.typed)}"
+          + (" (the server log's tail is in the result)" if "server_log_tail" in result
+             else ""))
