@@ -44,7 +44,18 @@ logger = logging.getLogger(__name__)
 
 MESSAGE_TYPE = re.compile(r"[a-z][a-z_]{0,31}")
 NUMBER = (int, float)
+MAX_NUMBER = 1e9  # ms, Hz, counts: far above any real value, far below the columns' range
 KEEP_SESSION_IDS = 32
+
+
+def excerpt(value: object, limit: int = 40) -> str:
+    """A short quote of client input for an error message (never the whole of it)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}..."
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
 
 
 class ProtocolError(Exception):
@@ -111,8 +122,11 @@ def get_field(msg: dict, name: str, kind: type | tuple, *, required: bool = True
     if not isinstance(value, kind) or (kind is NUMBER and isinstance(value, bool)):
         wanted = "a number" if kind is NUMBER else f"a {getattr(kind, '__name__', kind)}"
         raise ProtocolError("bad_field", f"{name!r} must be {wanted}")
-    if kind is NUMBER and value < 0:
-        raise ProtocolError("bad_field", f"{name!r} must not be negative")
+    if kind is NUMBER and not 0 <= value <= MAX_NUMBER:  # also refuses inf (and NaN)
+        raise ProtocolError("bad_field", f"{name!r} must be a number from 0 to {MAX_NUMBER:g}")
+    if isinstance(value, str) and not services.storable(value):
+        raise ProtocolError("bad_text", f"{name!r} has a NUL character or an unpaired "
+                                        "surrogate, which cannot be stored")
     return value
 
 
@@ -169,10 +183,18 @@ class StreamingConsumer:
                 await self.close(code=4400)
 
     def decode(self, text: str) -> dict:
-        """Parse a JSON text frame into a message with a known ``type``."""
+        """Parse a JSON text frame into a message with a known ``type``.
+
+        The frame's size is checked before parsing (room for the longest text, escaped);
+        NaN and Infinity are refused, and nesting too deep to parse is bad JSON.
+        """
+        limit = 8 * settings.STREAMING["MAX_TEXT_CHARS"] + 1024
+        if len(text) > limit:
+            raise ProtocolError("message_too_long",
+                                f"a message may have {limit} characters at most")
         try:
-            msg = json.loads(text)
-        except ValueError:
+            msg = json.loads(text, parse_constant=_no_constant)
+        except (ValueError, RecursionError):
             raise ProtocolError("bad_json", "the message is not valid JSON") from None
         if not isinstance(msg, dict):
             raise ProtocolError("bad_message", "a message must be a JSON object")
@@ -181,7 +203,8 @@ class StreamingConsumer:
             raise ProtocolError("missing_field", 'a message needs a "type"')
         if not MESSAGE_TYPE.fullmatch(kind) or not hasattr(self, f"on_{kind}"):
             known = ", ".join(self.message_types())
-            raise ProtocolError("unknown_type", f"unknown message type {kind!r} (known: {known})")
+            raise ProtocolError("unknown_type",
+                                f"unknown message type {excerpt(kind)} (known: {known})")
         return msg
 
     @classmethod

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -22,6 +23,29 @@ METRIC_FIELDS = (
     "overhead_ms", "text_done_ms", "overlap_ms", "total_ms", "audio_ms",
 )
 MAX_CLIENT_KEYS = 20
+MAX_CLIENT_NUMBER = 1e9
+CLIENT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+
+
+def _storable_extra(value: object) -> bool:
+    """A client metric kept as sent: a bool, a finite number the JSON columns of SQLite
+    and PostgreSQL both take, or a short string without NUL or unpaired surrogates."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int | float):
+        return abs(value) <= 1e15  # finite, and within what both JSON columns take
+    return isinstance(value, str) and len(value) <= 200 and storable(value)
+
+
+def storable(text: str) -> bool:
+    """The database can store it: no NUL character, no unpaired surrogate."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 CLIENT_FIELDS = {"playback_start_ms": float, "underruns": int, "played_ms": float}
 
 
@@ -78,8 +102,9 @@ def clean_client_metrics(data: Mapping[str, object]) -> dict[str, object]:
         value = data.get(name)
         if value is None:
             continue
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ValueError(f"{name} must be a non-negative number")
+        if (isinstance(value, bool) or not isinstance(value, int | float)
+                or not 0 <= value <= MAX_CLIENT_NUMBER):
+            raise ValueError(f"{name} must be a number from 0 to {MAX_CLIENT_NUMBER:g}")
         clean[name] = kind(value)
     return clean
 
@@ -90,8 +115,8 @@ def record_client_metrics(session_id: uuid.UUID, data: Mapping[str, object]) -> 
     clean = clean_client_metrics(data)
     extra = {
         key: value for key, value in list(data.items())[:MAX_CLIENT_KEYS]
-        if key not in ("type", "session_id") and len(key) <= 40
-        and isinstance(value, int | float | bool | str) and len(str(value)) <= 200
+        if key not in ("type", "session_id") and CLIENT_KEY.fullmatch(key)
+        and _storable_extra(value)
     }
     StreamSession.objects.filter(id=session_id).update(client_metrics=extra, **clean)
 

@@ -104,6 +104,17 @@ async def test_streamed_deltas_get_audio_before_the_input_ends(ws_client) -> Non
     ('{"type": "played"}', "missing_field"),
     ('{"type": "cancel", "played_ms": "soon"}', "bad_field"),
     ('{"type": "client_metrics", "underruns": 0}', "no_session"),
+    ('{"type": "played", "ms": NaN}', "bad_json"),
+    ('{"type": "played", "ms": Infinity}', "bad_json"),
+    ('{"type": "played", "ms": 1e400}', "bad_field"),  # parses as inf
+    ('{"type": "played", "ms": 1e300}', "bad_field"),
+    ('{"type": "cancel", "played_ms": 1099511627776}', "bad_field"),  # 2**40
+    ('{"type": "start", "text": "Hi\\u0000 there."}', "bad_text"),
+    ('{"type": "start", "text": "Hi \\ud800 there."}', "bad_text"),
+    ('{"type": "start", "text": "Hi.", "voice": "\\u0000"}', "bad_text"),
+    ("[" * 20_000 + "]" * 20_000, "bad_json"),  # nesting too deep to parse
+    ('{"a": ' * 20_000 + "1" + "}" * 20_000, "message_too_long"),
+    ('{"type": "' + "x" * 10_000 + '"}', "unknown_type"),
 ])
 async def test_bad_frames_get_an_error_and_the_socket_lives(ws_client, frame, code) -> None:
     client = await ws_client()
@@ -112,7 +123,7 @@ async def test_bad_frames_get_an_error_and_the_socket_lives(ws_client, frame, co
     error = await client.receive()
 
     assert error["type"] == "error" and error["code"] == code and error["fatal"] is False
-    assert error["message"]
+    assert error["message"] and len(error["message"]) < 300  # a short excerpt at most
     await client.send(type="start", text="Still here. Still working.", tts="simulated")
     assert (await client.receive_until("done"))["status"] == "completed"
 
@@ -234,6 +245,39 @@ async def test_client_metrics_are_stored_on_the_session(ws_client) -> None:
     record = await stored(done["session_id"])
     assert record.playback_start_ms == 87.5 and record.underruns == 1
     assert record.client_metrics["browser"] == "test"
+
+
+@pytest.mark.parametrize("metrics", [
+    '"underruns": 1e300', '"played_ms": 1e400', '"playback_start_ms": -1',
+])
+async def test_client_metrics_out_of_range_are_refused_and_nothing_is_stored(
+        ws_client, metrics) -> None:
+    client = await ws_client()
+    await client.send(type="start", text="Measure me. Please.", tts="simulated")
+    done = await client.receive_until("done")
+
+    await client.send_raw(text=f'{{"type": "client_metrics", {metrics}}}')
+    error = await client.receive()
+
+    assert error["code"] == "bad_field"
+    record = await stored(done["session_id"])
+    assert record.underruns is None and record.played_ms is None
+
+
+async def test_client_metrics_keep_only_what_every_database_can_store(ws_client) -> None:
+    client = await ws_client()
+    await client.send(type="start", text="Measure me. Please.", tts="simulated")
+    done = await client.receive_until("done")
+
+    await client.send_raw(text=(
+        '{"type": "client_metrics", "underruns": 0, "browser": "test", "huge": 1e400, '
+        '"big": 1e300, "nul": "a\\u0000b", "lone": "\\udc00", "bad key\\u0000": 1, '
+        '"nested": {"a": 1}, "fine": 2.5}'))
+    await client.send(type="start", text="Next. One.", tts="simulated")
+    await client.receive_until("done")
+
+    record = await stored(done["session_id"])
+    assert record.client_metrics == {"underruns": 0, "browser": "test", "fine": 2.5}
 
 
 async def test_stored_audio_is_the_audio_that_was_sent(ws_client, settings) -> None:
