@@ -71,6 +71,7 @@ class StreamSession(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "session"
+        permissions = [("stop_streamsession", "Can stop a live session (live monitor)")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.id} ({self.status})"

@@ -19,6 +19,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import BaseChannelLayer
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.decorators import permission_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -95,17 +96,22 @@ def live_sessions() -> list[dict]:
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
-    """``/api/monitor/ws``: live sessions of every process, for staff; can stop one."""
+    """``/api/monitor/ws``: live sessions of every process, for staff allowed to see
+    sessions; those with the stop permission can stop one."""
 
     async def connect(self) -> None:
-        """Staff only; starts with the sessions running now."""
+        """Active staff with the view permission on sessions; starts with the sessions
+        running now. Stopping one needs the ``stop_streamsession`` permission too."""
         user = self.scope.get("user")
-        if user is None or not (user.is_active and user.is_staff):
+        allowed = user is not None and user.is_active and user.is_staff
+        if allowed:
+            allowed, self.can_stop = await database_sync_to_async(permissions)(user)
+        if not allowed:
             await self.close(code=4403)
             return
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
         await self.accept()
-        await self.send_json({"type": "snapshot", "server": SERVER,
+        await self.send_json({"type": "snapshot", "server": SERVER, "can_stop": self.can_stop,
                               "sessions": await live_sessions()})
 
     async def disconnect(self, code: int) -> None:
@@ -130,6 +136,10 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         except ValueError:
             await self.send_json({"type": "error", "message": "session_id is not a session id"})
             return
+        if not self.can_stop:
+            await self.send_json({"type": "error", "message": "you may watch sessions but "
+                                  "not stop them (permission: stop live sessions)"})
+            return
         await request_stop(self.channel_layer, session_id)
         await self.send_json({"type": "stop_sent", "session_id": session_id})
 
@@ -137,7 +147,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         """Malformed JSON becomes an error reply, not a crash."""
         try:
             return await super().decode_json(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
 
     async def monitor_event(self, message: dict) -> None:
@@ -145,7 +155,14 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(message["event"])
 
 
+def permissions(user: object) -> tuple[bool, bool]:
+    """May ``user`` watch live sessions, and stop them?"""
+    return (user.has_perm("streaming.view_streamsession"),
+            user.has_perm("streaming.stop_streamsession"))
+
+
 @staff_member_required
+@permission_required("streaming.view_streamsession", raise_exception=True)
 def live_monitor(request: HttpRequest) -> HttpResponse:
     """The admin page listing live sessions of every server process."""
     return render(request, "admin/live_monitor.html", {

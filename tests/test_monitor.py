@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import AnonymousUser, Permission, User
 from django.db import connection
 from django.test import Client
 
@@ -25,8 +25,13 @@ LONG_TEXT = "This sentence keeps the stream busy for a while. " * 40
 
 
 @database_sync_to_async
-def staff_user() -> User:
-    return User.objects.create_user("staff", password="pw", is_staff=True)
+def staff_user(*permissions: str, name: str = "staff") -> User:
+    """A staff member with these ``streaming`` permissions (default: view and stop)."""
+    user = User.objects.create_user(name, password="pw", is_staff=True)
+    codenames = permissions or ("view_streamsession", "stop_streamsession")
+    user.user_permissions.set(Permission.objects.filter(content_type__app_label="streaming",
+                                                        codename__in=codenames))
+    return user
 
 
 @database_sync_to_async
@@ -51,6 +56,33 @@ async def test_anonymous_users_are_refused() -> None:
     monitor = await monitor_for(AnonymousUser())
     connected, code = await monitor.connect()
     assert not connected and code == 4403
+
+
+async def test_staff_without_the_view_permission_are_refused() -> None:
+    monitor = await monitor_for(await staff_user("view_conversation"))
+    connected, code = await monitor.connect()
+    assert not connected and code == 4403
+
+
+async def test_staff_who_may_only_view_watch_sessions_but_cannot_stop_them(ws_client) -> None:
+    monitor = await monitor_for(await staff_user("view_streamsession"))
+    connected, _ = await monitor.connect()
+    assert connected
+    snapshot = await monitor.receive_json_from()
+    assert snapshot["type"] == "snapshot" and snapshot["can_stop"] is False
+    client = await ws_client()
+    await client.send(type="start", text="Keep going. Nobody may stop me. " * 4,
+                      tts="simulated")
+    sid = (await client.receive_until("session"))["session_id"]
+
+    await receive_type(monitor, "start", sid)
+    await monitor.send_json_to({"type": "stop", "session_id": sid})
+    refused = await monitor.receive_json_from()
+    done = await client.receive_until("done")
+
+    assert refused["type"] == "error" and "permission" in refused["message"]
+    assert done["status"] == "completed" and (await stored(sid)).end_reason != "monitor"
+    await monitor.disconnect()
 
 
 async def test_monitor_sees_a_session_and_stops_it(ws_client) -> None:
@@ -167,3 +199,6 @@ def test_the_live_page_is_for_staff_and_linked_from_the_sessions(admin_client, c
     assert page.status_code == 200 and b'data-ws-path="/api/monitor/ws"' in page.content
     assert b'href="/admin/live/"' in admin_client.get("/admin/streaming/streamsession/").content
     assert client.get("/admin/live/").status_code == 302  # to the login page
+    User.objects.create_user("plain-staff", password="pw", is_staff=True)
+    assert client.login(username="plain-staff", password="pw")
+    assert client.get("/admin/live/").status_code == 403  # staff, but may not see sessions
