@@ -352,8 +352,15 @@ class StreamingConsumer:
                 end_reason=stream.end_reason, extra=extra | self.session_extra(stream, result),
                 audio=stream.audio,
             )
-        except Exception:
+        except Exception as exc:
             logger.exception("could not save session %s", stream.session_id)
+            try:
+                await services.close_session(
+                    stream.session_id, status=result.status, end_reason=stream.end_reason,
+                    error=f"the outcome could not be saved ({type(exc).__name__}; see the "
+                          f"server log)")
+            except Exception:
+                logger.exception("could not close session %s", stream.session_id)
 
     def session_extra(self, stream: ActiveStream, result: StreamResult) -> dict:
         """More fields an endpoint stores on its finished sessions."""

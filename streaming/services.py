@@ -87,6 +87,14 @@ def finish_session(session_id: uuid.UUID, result: StreamResult, *, sample_rate: 
         store_audio(session_id, bytes(audio), sample_rate)
 
 
+@database_sync_to_async
+def close_session(session_id: uuid.UUID, *, status: str, end_reason: str, error: str) -> None:
+    """The least a record must say when its full outcome could not be saved: that it
+    ended, how, and why the rest is missing (so it never stays ``running``)."""
+    StreamSession.objects.filter(id=session_id).update(
+        status=status, end_reason=end_reason, error=error, ended_at=timezone.now())
+
+
 def store_audio(session_id: uuid.UUID, pcm: bytes, sample_rate: int) -> None:
     """Save a session's audio as a WAV file in the field's storage (no extra query)."""
     field = StreamSession._meta.get_field("audio")

@@ -280,6 +280,24 @@ async def test_client_metrics_keep_only_what_every_database_can_store(ws_client)
     assert record.client_metrics == {"underruns": 0, "browser": "test", "fine": 2.5}
 
 
+async def test_a_record_whose_outcome_cannot_be_saved_is_still_closed(ws_client,
+                                                                      monkeypatch) -> None:
+    from streaming import services
+
+    async def broken_save(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the database refused the row")
+
+    monkeypatch.setattr(services, "finish_session", broken_save)
+    client = await ws_client()
+    await client.send(type="start", text="Save me. If you can.", tts="simulated")
+    done = await client.receive_until("done")
+
+    record = await stored(done["session_id"])
+    assert done["status"] == "completed"
+    assert record.status == "completed" and record.ended_at is not None
+    assert "could not be saved (RuntimeError" in record.error
+
+
 async def test_stored_audio_is_the_audio_that_was_sent(ws_client, settings) -> None:
     settings.STREAMING = {**settings.STREAMING, "STORE_AUDIO": True}
     client = await ws_client()
