@@ -9,7 +9,8 @@ import pytest
 
 from streaming.engine import CANCELLED, COMPLETED, EngineConfig, StreamEngine, text_once
 from streaming.scheduling import DeadlinePool
-from tts.providers.piper import PiperTTS
+from tts.providers import piper
+from tts.providers.piper import PiperTTS, pieces
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -138,6 +139,30 @@ async def test_a_request_dropped_mid_text_stops_piper_after_the_sentence_under_w
 
     assert first == sentences[0]
     assert len(sentences) <= 2  # the next sentence may have been under way; no more
+
+
+def test_text_is_cut_in_pieces_at_spaces_or_at_the_limit_in_a_run_without_spaces() -> None:
+    text = "One two three four five six. " + "x" * 25 + " end"
+
+    cut = list(pieces(text, 10))
+
+    assert cut == ["One two", "three four", "five six.", "x" * 10, "x" * 10, "xxxxx end"]
+    assert list(pieces("Short.", 10)) == ["Short."] and list(pieces("   ", 10)) == []
+
+
+async def test_a_long_token_without_spaces_is_synthesized_in_bounded_steps_that_a_cancel_ends(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(piper, "MAX_STEP_CHARS", 40)
+    tts = PiperTTS(max_workers=1)
+    chunks = tts.synthesize("Reallylongword" * 7, voice=None)  # 98 characters, no space
+
+    first = await anext(chunks)
+    second = await anext(chunks)  # the first piece's audio came before the rest was done
+    await chunks.aclose()
+
+    assert first and second
+    assert await asyncio.to_thread(tts.pool.wait_idle, 10)  # the worker is free again
+    assert [c async for c in tts.synthesize("Hello.", voice=None)]
 
 
 async def run_two_streams_on_one_worker(policy: str, monkeypatch: pytest.MonkeyPatch

@@ -21,6 +21,7 @@ from streaming.protocols import ProviderError
 from streaming.scheduling import DeadlinePool, need_by
 
 WARM_UP_TEXT = "Ready."
+MAX_STEP_CHARS = 250  # the segmenter's longest merged segment: normal text is never cut
 # ONNX Runtime is not fork-safe: a process must load its voice itself, never inherit it.
 _voices: dict[tuple[str, int], object] = {}
 _voices_lock = threading.Lock()
@@ -59,6 +60,19 @@ def load_voice(model_path: Path, config_path: Path, threads: int = 1) -> object:
                 str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
             _voices[key] = PiperVoice(config=PiperConfig.from_dict(config), session=session)
         return _voices[key]
+
+
+def pieces(text: str, limit: int) -> Iterator[str]:
+    """``text`` in pieces of at most ``limit`` characters, cut at the last space before the
+    limit (or at the limit, in a run without spaces)."""
+    text = text.strip()
+    while len(text) > limit:
+        cut = text.rfind(" ", 0, limit + 1)
+        cut = cut if cut > 0 else limit
+        yield text[:cut]
+        text = text[cut:].lstrip()
+    if text:
+        yield text
 
 
 class PiperTTS:
@@ -113,10 +127,16 @@ class PiperTTS:
             self._warm.set()
 
     def _sentences(self, text: str) -> Iterator[bytes]:
-        """One step per sentence: its s16le PCM (the first step loads the voice if needed)."""
+        """One step per sentence: its s16le PCM (the first step loads the voice if needed).
+
+        Text is synthesized in pieces of at most ``MAX_STEP_CHARS``, so that no step (one
+        uninterruptible inference) runs long: a cancel or a timeout frees the worker after
+        the piece in hand, even for a long sentence or a token without spaces.
+        """
         voice = load_voice(*self._paths, self._threads)
-        for chunk in voice.synthesize(text):
-            yield chunk.audio_int16_bytes
+        for piece in pieces(text, MAX_STEP_CHARS):
+            for chunk in voice.synthesize(piece):
+                yield chunk.audio_int16_bytes
 
     async def synthesize(self, text: str, *, voice: str | None = None) -> AsyncIterator[bytes]:
         """Yield s16le PCM, a sentence at a time, synthesized off the event loop."""
