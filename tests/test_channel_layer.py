@@ -43,3 +43,16 @@ async def test_groups_reach_every_member_over_redis() -> None:
     assert await layer.receive(first) == {"type": "hello"}
     assert await layer.receive(second) == {"type": "hello"}
     await layer.flush()
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="needs REDIS_URL")
+async def test_three_hundred_simultaneous_joins_all_succeed_over_redis() -> None:
+    """What 300 simultaneous handshakes do to the layer: each joins a group at once."""
+    layer = get_channel_layer()
+    channels = [await layer.new_channel() for _ in range(300)]
+
+    joined = await asyncio.gather(*(layer.group_add("burst-test", c) for c in channels),
+                                  return_exceptions=True)
+
+    assert [r for r in joined if isinstance(r, Exception)] == []
+    await layer.flush()

@@ -124,8 +124,13 @@ if os.environ.get("REDIS_URL"):
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # redis-py 8 reads with a 5 s socket timeout by default, which cuts the layer's
-            # blocking 5 s BZPOPMIN and kills idle consumers: allow a longer read.
-            "CONFIG": {"hosts": [{"address": os.environ["REDIS_URL"], "socket_timeout": 15}]},
+            # blocking 5 s BZPOPMIN and kills idle consumers: allow a longer read. Its pool
+            # raises (no wait) past max_connections (100 by default: 200 simultaneous
+            # handshakes gave 101 HTTP 500), so it is sized for bursts.
+            "CONFIG": {"hosts": [{
+                "address": os.environ["REDIS_URL"], "socket_timeout": 15,
+                "max_connections": env_int("REDIS_MAX_CONNECTIONS", 1000),
+            }]},
         }
     }
 else:
