@@ -138,10 +138,12 @@ class StreamingConsumer:
 
     # --- connection -----------------------------------------------------------------------
     async def connect(self) -> None:
-        """Accept the socket."""
+        """Accept the socket (the process's first connection first closes the records a
+        dead server process left running)."""
         self.stream = None
         self.closed = False
         self.session_ids: list[uuid.UUID] = []
+        await services.close_orphaned_sessions_once()
         await self.channel_layer.group_add(STREAMS_GROUP, self.channel_name)
         await self.accept()
 

@@ -18,6 +18,7 @@ class StreamSession(models.Model):
         COMPLETED = "completed", "Completed"
         CANCELLED = "cancelled", "Cancelled"
         FAILED = "failed", "Failed"
+        INTERRUPTED = "interrupted", "Interrupted (its server process died)"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices, db_index=True)
@@ -25,6 +26,8 @@ class StreamSession(models.Model):
                               default=Status.RUNNING, db_index=True)
     end_reason = models.CharField(max_length=32, blank=True,
                                   help_text="Why a stream ended early (client, disconnected, ...).")
+    server = models.CharField(max_length=100, blank=True,
+                              help_text="host:pid of the server process that ran it.")
     tts_provider = models.CharField(max_length=32, db_index=True)
     voice = models.CharField(max_length=100, blank=True)
     llm_provider = models.CharField(max_length=32, blank=True)

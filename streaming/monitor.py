@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import socket
 import time
 import uuid
 from datetime import timedelta
@@ -25,13 +23,13 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from streaming.models import StreamSession
+from streaming.services import SERVER, close_orphaned_sessions_once
 
 logger = logging.getLogger(__name__)
 
 MONITOR_GROUP = "streaming.monitor"
 STREAMS_GROUP = "streaming.streams"
 PROGRESS_INTERVAL_S = 1.0
-SERVER = f"{socket.gethostname()}:{os.getpid()}"
 _pending: set[asyncio.Task] = set()
 
 
@@ -111,6 +109,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
         await self.accept()
+        await close_orphaned_sessions_once()  # no ghosts of a killed process in the list
         await self.send_json({"type": "snapshot", "server": SERVER, "can_stop": self.can_stop,
                               "sessions": await live_sessions()})
 

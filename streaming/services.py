@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import socket
+import threading
 import uuid
 from collections.abc import Iterable, Mapping
 
@@ -49,10 +52,53 @@ def storable(text: str) -> bool:
 CLIENT_FIELDS = {"playback_start_ms": float, "underruns": int, "played_ms": float}
 
 
+SERVER = f"{socket.gethostname()}:{os.getpid()}"
+"""This server process, as sessions record it (``server``) and the monitor shows it."""
+_orphans_closed = threading.Event()
+
+
 @database_sync_to_async
 def create_session(session_id: uuid.UUID, **fields: object) -> None:
     """Insert the record of a stream that has just started (status ``running``)."""
-    StreamSession.objects.create(id=session_id, **fields)
+    StreamSession.objects.create(id=session_id, server=SERVER, **fields)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def close_orphaned_sessions() -> int:
+    """Close the rows left ``running`` by dead server processes of this host (kill -9, a
+    crash) as ``interrupted``, end reason ``server_restart``; returns how many. Rows of
+    other hosts are left alone: their processes cannot be checked from here."""
+    host = socket.gethostname()
+    dead = []
+    rows = StreamSession.objects.filter(status=StreamSession.Status.RUNNING,
+                                        server__startswith=f"{host}:")
+    for row_id, server in rows.values_list("id", "server"):
+        pid = server.rpartition(":")[2]
+        if pid.isdigit() and not _pid_alive(int(pid)):
+            dead.append(row_id)
+    return StreamSession.objects.filter(id__in=dead, status=StreamSession.Status.RUNNING).update(
+        status=StreamSession.Status.INTERRUPTED, end_reason="server_restart",
+        ended_at=timezone.now())
+
+
+@database_sync_to_async
+def close_orphaned_sessions_once() -> None:
+    """:func:`close_orphaned_sessions`, once per process (on its first connection)."""
+    if _orphans_closed.is_set():
+        return
+    _orphans_closed.set()
+    closed = close_orphaned_sessions()
+    if closed:
+        logger.warning("closed %d session(s) left running by dead server processes", closed)
 
 
 @database_sync_to_async

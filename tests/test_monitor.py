@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -202,3 +203,37 @@ def test_the_live_page_is_for_staff_and_linked_from_the_sessions(admin_client, c
     User.objects.create_user("plain-staff", password="pw", is_staff=True)
     assert client.login(username="plain-staff", password="pw")
     assert client.get("/admin/live/").status_code == 403  # staff, but may not see sessions
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    done = subprocess.Popen([sys.executable, "-c", "pass"])
+    done.wait()
+    return done.pid
+
+
+@database_sync_to_async
+def running_row(server: str) -> str:
+    return str(StreamSession.objects.create(kind="tts", tts_provider="piper", server=server).id)
+
+
+async def test_rows_a_killed_process_left_running_are_closed_and_leave_the_monitor(
+        monkeypatch) -> None:
+    from streaming import services
+
+    monkeypatch.setattr(services, "_orphans_closed", threading.Event())  # a new process
+    orphan = await running_row(f"{socket.gethostname()}:{dead_pid()}")
+    ours = await running_row(services.SERVER)
+    elsewhere = await running_row(f"another-host:{dead_pid()}")
+
+    monitor = await monitor_for(await staff_user())
+    connected, _ = await monitor.connect()
+    snapshot = await monitor.receive_json_from()
+
+    assert connected
+    assert {s["id"] for s in snapshot["sessions"]} == {ours, elsewhere}
+    closed = await stored(orphan)
+    assert closed.status == "interrupted" and closed.end_reason == "server_restart"
+    assert closed.ended_at is not None
+    assert (await stored(ours)).status == (await stored(elsewhere)).status == "running"
+    await monitor.disconnect()
