@@ -63,7 +63,7 @@ def get_provider(role: str, alias: str | None = None) -> object:
     alias = alias or default_alias(role)
     conf = _config(role).get(alias)
     if conf is None:
-        choices = ", ".join(_config(role)) or "none"
+        choices = ", ".join(p.alias for p in providers(role)) or "none"  # not the hidden ones
         raise UnknownProvider(f"unknown {role} provider {alias!r} (configured: {choices})")
     try:
         backend = import_string(conf["BACKEND"])

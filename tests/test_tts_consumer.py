@@ -128,6 +128,17 @@ async def test_bad_frames_get_an_error_and_the_socket_lives(ws_client, frame, co
     assert (await client.receive_until("done"))["status"] == "completed"
 
 
+async def test_an_unknown_provider_error_lists_only_the_providers_users_may_choose(
+        ws_client) -> None:
+    client = await ws_client()
+    await client.send(type="start", text="Hi.", tts="nope")
+
+    error = await client.receive()
+
+    assert error["code"] == "unknown_provider" and "piper" in error["message"]
+    assert "simulated" not in error["message"] and "failing" not in error["message"]
+
+
 async def test_binary_frame_is_refused_and_the_socket_lives(ws_client) -> None:
     client = await ws_client()
     await client.send_raw(data=b"\x00\x01" * 100)
