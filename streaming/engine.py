@@ -132,11 +132,22 @@ class Timeline:
         return next((e[0] for e in self.events if e[1] == name), None)
 
 
-class TextInput:
-    """Text deltas pushed by a client (input streaming), read by the engine as they come."""
+class InputIdle(Exception):
+    """Streamed input stopped coming before its end: the stream ends as failed."""
 
-    def __init__(self) -> None:
+    code = "input_idle"
+
+
+class TextInput:
+    """Text deltas pushed by a client (input streaming), read by the engine as they come.
+
+    With ``idle_timeout_s``, a wait of that long for the next delta (or the end) ends the
+    stream (``InputIdle``), so a client that opens a stream and sends nothing holds nothing.
+    """
+
+    def __init__(self, idle_timeout_s: float | None = None) -> None:
         self._queue: asyncio.Queue[str | None] = asyncio.Queue()
+        self.idle_timeout_s = idle_timeout_s
         self.closed = False
         self.chars = 0
 
@@ -157,7 +168,12 @@ class TextInput:
         return self
 
     async def __anext__(self) -> str:
-        item = await self._queue.get()
+        try:
+            async with asyncio.timeout(self.idle_timeout_s):
+                item = await self._queue.get()
+        except TimeoutError:
+            raise InputIdle(f"no text came for {self.idle_timeout_s:g} s; the stream was "
+                            "ended (send text deltas, then end)") from None
         if item is None:
             raise StopAsyncIteration
         return item
@@ -395,7 +411,8 @@ class StreamEngine:
                 await self._stop_tasks()
                 raise
         except Exception as exc:  # a provider (or the input) failed: end as failed
-            status, error, code = FAILED, str(exc) or type(exc).__name__, "provider_error"
+            status, error = FAILED, str(exc) or type(exc).__name__
+            code = getattr(exc, "code", "provider_error")
         finally:
             await self._stop_tasks()
         return self._finish(status, error, code)

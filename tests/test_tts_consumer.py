@@ -139,6 +139,23 @@ async def test_an_unknown_provider_error_lists_only_the_providers_users_may_choo
     assert "simulated" not in error["message"] and "failing" not in error["message"]
 
 
+async def test_a_streamed_input_that_stops_coming_ends_the_stream_and_its_record(
+        ws_client, settings) -> None:
+    settings.STREAMING = {**settings.STREAMING, "INPUT_IDLE_TIMEOUT_S": 0.2}
+    client = await ws_client()
+    await client.send(type="start", tts="simulated")
+    await client.send(type="text", delta="Hello there, and then ")
+
+    error = await client.receive_until("error")
+    done = await client.receive_until("done")
+
+    assert error["code"] == "input_idle" and done["status"] == "failed"
+    record = await stored(done["session_id"])
+    assert record.status == "failed" and "no text came" in record.error
+    await client.send(type="start", text="Still here. Still working.", tts="simulated")
+    assert (await client.receive_until("done"))["status"] == "completed"
+
+
 async def test_binary_frame_is_refused_and_the_socket_lives(ws_client) -> None:
     client = await ws_client()
     await client.send_raw(data=b"\x00\x01" * 100)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 
 from streaming.consumers import ProtocolError, StreamingConsumer, get_field
 from streaming.engine import TextInput, text_once
@@ -18,7 +19,7 @@ class TTSConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         tts = get_field(msg, "tts", str, required=False)
         voice = get_field(msg, "voice", str, required=False)
         if text is None:
-            text_input = TextInput()
+            text_input = TextInput(settings.STREAMING["INPUT_IDLE_TIMEOUT_S"])
             await self.start_stream(text_input, tts_alias=tts, voice=voice,
                                     text_input=text_input)
             return

@@ -304,6 +304,8 @@ STREAMING_DEFAULTS = {
 STREAMING = {
     # Longest input text a stream accepts (characters).
     "MAX_TEXT_CHARS": env_int("STREAMING_MAX_TEXT_CHARS", 5000),
+    # Longest wait for the next text delta of a streamed input before the stream ends.
+    "INPUT_IDLE_TIMEOUT_S": env_float("STREAMING_INPUT_IDLE_TIMEOUT_S", 30.0),
     # Segments waiting for TTS between the text producer and the synthesizer.
     "QUEUE_SIZE": env_int("STREAMING_QUEUE_SIZE", 8),
     # Largest binary audio frame sent to the client (milliseconds of audio).
