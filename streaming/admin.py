@@ -211,12 +211,17 @@ class LatencyReportForm(forms.Form):
     kind = forms.ChoiceField(choices=[("", "all kinds"), *StreamSession.Kind.choices],
                              required=False)
 
+    MAX_DAYS = 366
+
     def clean(self) -> dict:
-        """The period must not end before it starts."""
+        """The period must not end before it starts, nor last more than a year (the chart
+        draws every day; 9999-12-31 also has no next day to end the query on)."""
         data = super().clean()
         since, until = data.get("since"), data.get("until")
         if since and until and since > until:
             raise forms.ValidationError("The period ends before it starts.")
+        if since and until and (until - since).days >= self.MAX_DAYS:
+            raise forms.ValidationError(f"The period may last {self.MAX_DAYS} days at most.")
         return data
 
 

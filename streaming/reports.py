@@ -73,7 +73,7 @@ def in_period(queryset: QuerySet, since: dt.date | None, until: dt.date | None,
     """Sessions created from ``since`` to ``until`` (whole days, both included)."""
     if since is not None:
         queryset = queryset.filter(created_at__gte=day_start(since))
-    if until is not None:
+    if until is not None and until < dt.date.max:  # the last date has no next day
         queryset = queryset.filter(created_at__lt=day_start(until + dt.timedelta(days=1)))
     if kind:
         queryset = queryset.filter(kind=kind)

@@ -383,6 +383,8 @@ def test_report_page(admin_client, client) -> None:
 
     response = admin_client.get(url, {"since": "2020-01-02", "until": "2020-01-01"})
     assert "The period ends before it starts." in response.text
+    response = admin_client.get(url, {"since": "2026-01-01", "until": "9999-12-31"})
+    assert response.status_code == 200 and "366 days at most" in response.text
     response = admin_client.get(url, {"since": "bad", "until": "2020-01-01"})
     assert response.status_code == 200 and "Enter a valid date." in response.text
     assert client.get(url).status_code == 302

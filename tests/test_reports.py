@@ -148,6 +148,8 @@ def test_command_defaults_to_the_last_seven_days() -> None:
     assert data["until"] == timezone.localdate().isoformat()
     assert [row["sessions"] for row in data["rows"]] == [1]
     assert "No sessions in this period." in run("--since", "2001-01-01", "--until", "2001-01-02")
+    assert "No sessions in this period." not in run("--since", DAY1.isoformat(),
+                                                    "--until", "9999-12-31")
 
 
 @pytest.mark.django_db
