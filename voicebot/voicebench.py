@@ -161,8 +161,28 @@ class Capture:
         return status
 
 
-@dataclass
-class SpokenRow:
+@dataclass(kw_only=True)
+class TurnRow:
+    """What every turn records: the answer, its stream and how it ended."""
+
+    answer: str = ""
+    llm_deltas: int = 0
+    llm_ttft_ms: float | None = None
+    ttfa_ms: float | None = None
+    frames: int = 0
+    status: str = ""
+    session_id: str = ""
+    errors: list[str] = field(default_factory=list)
+    metrics: dict = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Completed without an error."""
+        return self.status == "completed" and not self.errors
+
+
+@dataclass(kw_only=True)
+class SpokenRow(TurnRow):
     """One spoken turn."""
 
     index: int
@@ -173,48 +193,20 @@ class SpokenRow:
     stt_ms: float | None = None
     voice_to_voice_ms: float | None = None
     llm_queue_ms: float | None = None
-    llm_ttft_ms: float | None = None
     first_segment_ms: float | None = None
     tts_ttfb_ms: float | None = None
-    ttfa_ms: float | None = None
-    llm_deltas: int = 0
-    answer: str = ""
-    frames: int = 0
-    status: str = ""
-    session_id: str = ""
-    errors: list[str] = field(default_factory=list)
-    metrics: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Completed without an error."""
-        return self.status == "completed" and not self.errors
 
 
-@dataclass
-class TypedRow:
+@dataclass(kw_only=True)
+class TypedRow(TurnRow):
     """One typed turn."""
 
     index: int
     prompt: str
-    answer: str = ""
     sentences: int = 0
-    llm_deltas: int = 0
     first_audio_ms: float | None = None  # after user_text was sent
     last_delta_ms: float | None = None
     audio_before_last_delta: bool | None = None  # None: no delta, or no audio and no delta
-    ttfa_ms: float | None = None
-    llm_ttft_ms: float | None = None
-    frames: int = 0
-    status: str = ""
-    session_id: str = ""
-    errors: list[str] = field(default_factory=list)
-    metrics: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        """Completed without an error."""
-        return self.status == "completed" and not self.errors
 
 
 def spoken_row(index: int, question: str, speech_ms: float, capture: Capture,
