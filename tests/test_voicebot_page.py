@@ -39,7 +39,10 @@ class VoicebotPageTest(LiveServerTestCase):
     """Typed and spoken turns heard by Whisper, answered aloud by the rule-based responder
     (the same answer every time) and Piper."""
 
-    server_env = {"STT_PROVIDER": "whisper", "LLM_PROVIDER": "rules"}
+    # The responder writes at 12 tokens/s (a small local model's pace), so its short answers
+    # still take longer to write than the first clause takes to reach the speakers.
+    server_env = {"STT_PROVIDER": "whisper", "LLM_PROVIDER": "rules",
+                  "OFFLINE_LLM_TOKEN_DELAY_MS": "80"}
 
     def test_typed_turn_is_answered_aloud(self) -> None:
         with sync_playwright() as playwright:
