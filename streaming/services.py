@@ -28,6 +28,10 @@ METRIC_FIELDS = (
 MAX_CLIENT_KEYS = 20
 MAX_CLIENT_NUMBER = 1e9
 CLIENT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
+CLIENT_FIELDS = {"playback_start_ms": float, "underruns": int, "played_ms": float}
+SERVER = f"{socket.gethostname()}:{os.getpid()}"
+"""This server process, as sessions record it (``server``) and the monitor shows it."""
+_orphans_closed = threading.Event()
 
 
 def _storable_extra(value: object) -> bool:
@@ -49,12 +53,6 @@ def storable(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-CLIENT_FIELDS = {"playback_start_ms": float, "underruns": int, "played_ms": float}
-
-
-SERVER = f"{socket.gethostname()}:{os.getpid()}"
-"""This server process, as sessions record it (``server``) and the monitor shows it."""
-_orphans_closed = threading.Event()
 
 
 @database_sync_to_async
@@ -90,13 +88,13 @@ def close_orphaned_sessions() -> int:
         ended_at=timezone.now())
 
 
-@database_sync_to_async
-def close_orphaned_sessions_once() -> None:
-    """:func:`close_orphaned_sessions`, once per process (on its first connection)."""
+async def close_orphaned_sessions_once() -> None:
+    """:func:`close_orphaned_sessions`, once per process (on its first connection); every
+    later connection returns at once, without a hop to the database thread."""
     if _orphans_closed.is_set():
         return
     _orphans_closed.set()
-    closed = close_orphaned_sessions()
+    closed = await database_sync_to_async(close_orphaned_sessions)()
     if closed:
         logger.warning("closed %d session(s) left running by dead server processes", closed)
 

@@ -17,6 +17,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from streaming.protocols import LLM, ProviderError, stream_marker
+from tests.looptick import LoopTicks
 from voicebot.providers.local_llm import (
     CANCELLED,
     DROPPED,
@@ -158,20 +159,14 @@ async def test_a_request_cancelled_while_queued_never_runs() -> None:
 async def test_the_event_loop_keeps_running_while_tokens_are_computed() -> None:
     llm = LocalLLM(max_tokens=24)
     samples: list[tuple[int, bool]] = []  # (tokens so far, finished) at each loop tick
-    ticks = 0
 
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            if llm.generations:
-                record = llm.generations[-1]
-                samples.append((record.tokens, record.finished))
-            await asyncio.sleep(0)
+    def sample() -> None:
+        if llm.generations:
+            record = llm.generations[-1]
+            samples.append((record.tokens, record.finished))
 
-    ticking = asyncio.create_task(ticker())
-    ticks_at_delta = [ticks async for _ in llm.stream(STORY)]
-    ticking.cancel()
+    async with LoopTicks(sample) as ticks:
+        ticks_at_delta = [ticks.count async for _ in llm.stream(STORY)]
 
     assert ticks_at_delta[0] > 1  # the loop ran while the prompt was evaluated
     # The loop ticked more than once while the same token was being sampled, after the

@@ -9,6 +9,7 @@ import pytest
 
 from streaming.engine import CANCELLED, COMPLETED, EngineConfig, StreamEngine, text_once
 from streaming.scheduling import DeadlinePool
+from tests.looptick import LoopTicks
 from tts.providers import piper
 from tts.providers.piper import PiperTTS, pieces
 
@@ -17,22 +18,13 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def test_piper_synthesizes_pcm_at_22050_hz_off_the_event_loop() -> None:
     tts = PiperTTS(max_workers=1)
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
-    ticking = asyncio.create_task(ticker())
     chunks = []
     ticks_at_chunk = []
-    async for chunk in tts.synthesize("Hello there. This is the offline voice, speaking.",
-                                      voice=None):
-        chunks.append(chunk)
-        ticks_at_chunk.append(ticks)
-    ticking.cancel()
+    async with LoopTicks() as ticks:
+        async for chunk in tts.synthesize("Hello there. This is the offline voice, speaking.",
+                                          voice=None):
+            chunks.append(chunk)
+            ticks_at_chunk.append(ticks.count)
 
     assert tts.sample_rate == 22050 and tts.voices == ["en_US-joe-medium"]
     assert len(chunks) == 2  # one chunk per sentence

@@ -19,6 +19,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from streaming.audio import resample_pcm
 from streaming.protocols import STT, ProviderError, Transcript
+from tests.looptick import LoopTicks
 from tts.providers.piper import PiperTTS
 from voicebot.providers.whisper_stt import (
     MODEL_FILE,
@@ -177,21 +178,12 @@ async def test_odd_length_pcm_is_rejected(stt: WhisperSTT) -> None:
 
 async def test_event_loop_keeps_running_while_whisper_transcribes(
         stt: WhisperSTT, speech: dict[str, bytes]) -> None:
-    ticks = 0
-
-    async def ticker() -> None:
-        nonlocal ticks
-        while True:
-            ticks += 1
-            await asyncio.sleep(0)
-
     transcription = asyncio.create_task(stt.transcribe(speech[CHAIRS], sample_rate=PIPER_RATE))
     await asyncio.sleep(0)  # the transcription starts and hands its audio to a worker
     # Had it run on the loop, it would have finished within that one turn, before any tick.
-    ticking = asyncio.create_task(ticker())
-    heard = await transcription
-    ticks_while_transcribing = ticks
-    ticking.cancel()
+    async with LoopTicks() as ticks:
+        heard = await transcription
+        ticks_while_transcribing = ticks.count
     assert normalize(heard) == normalize(CHAIRS)
     assert ticks_while_transcribing >= 5  # the loop went on turning while the worker decoded
 
