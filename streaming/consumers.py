@@ -392,6 +392,11 @@ class StreamingConsumer:
         played_ms = get_field(msg, "played_ms", NUMBER, required=False)
         await self.stop_stream("client", played_ms=played_ms)
 
+    async def on_ping(self, msg: dict) -> None:
+        """Answer at once: keep-alive for proxies, and the load test's probe of how long a
+        message waits for the server's event loop."""
+        await self.send_event({"type": "pong"})
+
     async def on_played(self, msg: dict) -> None:
         """The listener's playback position (flow control and barge-in truncation)."""
         ms = get_field(msg, "ms", NUMBER)

@@ -156,6 +156,18 @@ async def test_a_streamed_input_that_stops_coming_ends_the_stream_and_its_record
     assert (await client.receive_until("done"))["status"] == "completed"
 
 
+async def test_a_ping_is_answered_with_a_pong_while_a_stream_runs(ws_client) -> None:
+    client = await ws_client()
+    await client.send(type="start", text=PARAGRAPH, tts="simulated")
+    await client.receive_until("segment")
+
+    await client.send(type="ping")
+    await client.receive_until("pong")
+
+    assert "done" not in client.kinds()
+    assert (await client.receive_until("done"))["status"] == "completed"
+
+
 async def test_binary_frame_is_refused_and_the_socket_lives(ws_client) -> None:
     client = await ws_client()
     await client.send_raw(data=b"\x00\x01" * 100)
