@@ -151,8 +151,25 @@ class StreamingConsumer:
     async def disconnect(self, code: int) -> None:
         """The client is gone: stop the stream (its record is still saved)."""
         self.closed = True
-        await self.stop_stream("disconnected")
+        await self.end_connection()
         await self.channel_layer.group_discard(STREAMS_GROUP, self.channel_name)
+
+    async def end_connection(self) -> None:
+        """Stop everything the connection runs, recorded as ``disconnected``."""
+        await self.stop_stream("disconnected")
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        """Run the connection. If it dies (its channel layer failed: Redis went away), its
+        stream stops, recorded as ``disconnected``, and the socket closes with 1011."""
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            if getattr(self, "closed", True):
+                raise
+            self.closed = True
+            logger.exception("a %s connection failed; its stream stops", self.kind)
+            await self.end_connection()
+            await self.base_send({"type": "websocket.close", "code": 1011})
 
     async def dispatch(self, message: dict) -> None:
         """Dispatch without Channels' per-message ``close_old_connections()`` thread hop.

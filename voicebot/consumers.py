@@ -58,11 +58,9 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         self.turn_task: asyncio.Task | None = None
         await self.new_conversation()
 
-    async def disconnect(self, code: int) -> None:
+    async def end_connection(self) -> None:
         """Stop transcription and the answer; both leave their records."""
-        self.closed = True
         await self.interrupt("disconnected")
-        await super().disconnect(code)
 
     async def new_conversation(self) -> None:
         """Forget the history; the next turn starts a new conversation record."""
