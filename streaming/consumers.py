@@ -32,7 +32,7 @@ from streaming.engine import (
 )
 from streaming.fallback import FallbackTTS, Timeouts
 from streaming.monitor import STREAMS_GROUP, SessionPublisher
-from streaming.protocols import TTS
+from streaming.protocols import TTS, logged_error
 from streaming.providers import (
     UnknownProvider,
     UnknownVoice,
@@ -201,6 +201,9 @@ class StreamingConsumer:
             await self.send_error(err.code, str(err), fatal=err.fatal)
             if err.fatal:
                 await self.close(code=4400)
+        except Exception as exc:  # a bug: the client gets an error id, the socket lives
+            await self.send_error("internal_error",
+                                  logged_error("the server could not handle a message", exc))
 
     def decode(self, text: str) -> dict:
         """Parse a JSON text frame into a message with a known ``type``.

@@ -25,7 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 
-from streaming.protocols import TTS, TruncatedSpeech, stream_marker
+from streaming.protocols import TTS, ProviderError, TruncatedSpeech, logged_error, stream_marker
 from streaming.scheduling import need_by
 from streaming.segmenter import Segmenter
 
@@ -411,8 +411,11 @@ class StreamEngine:
                 await self._stop_tasks()
                 raise
         except Exception as exc:  # a provider (or the input) failed: end as failed
-            status, error = FAILED, str(exc) or type(exc).__name__
-            code = getattr(exc, "code", "provider_error")
+            status, code = FAILED, getattr(exc, "code", "provider_error")
+            if isinstance(exc, ProviderError) or hasattr(exc, "code"):
+                error = str(exc) or type(exc).__name__
+            else:  # a bug: its text stays in the log
+                error, code = logged_error("the stream failed", exc), "internal_error"
         finally:
             await self._stop_tasks()
         return self._finish(status, error, code)

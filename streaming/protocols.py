@@ -1,10 +1,14 @@
 """The one-method provider protocols every adapter implements (docs/ARCHITECTURE.md)."""
 from __future__ import annotations
 
+import logging
+import secrets
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+error_log = logging.getLogger("streaming.errors")
 
 stream_marker: ContextVar[Callable[..., float] | None] = ContextVar("stream_marker", default=None)
 """The running stream's ``Timeline.mark`` (set by the engine for its tasks)."""
@@ -81,8 +85,17 @@ class Transcript(str):
         return cls(" ".join(word.text for word in words), words)
 
 
+def logged_error(summary: str, exc: BaseException) -> str:
+    """Log ``exc`` under a new error id; return ``summary`` naming that id, the message a
+    client gets instead of the exception's internal text."""
+    error_id = secrets.token_hex(4)
+    error_log.error("%s [error %s]", summary, error_id, exc_info=exc)
+    return f"{summary} (error {error_id} in the server log)"
+
+
 class ProviderError(Exception):
-    """A provider failed (network, auth, engine); the stream ends as ``failed``."""
+    """A provider failed (network, auth, engine); the stream ends as ``failed``. Its text
+    reaches the client: an engine's own exception text goes through ``logged_error``."""
 
 
 class TruncatedSpeech(ProviderError):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -179,6 +180,28 @@ async def test_tts_failure_ends_the_stream_as_failed() -> None:
     assert result.error_code == "provider_error" and "simulated TTS failure" in result.error
     assert recorder.kinds().count("audio") == 2
     assert asyncio.all_tasks() == before
+
+
+class BrokenTTS(SimulatedTTS):
+    """A TTS with a bug: it raises what no adapter should (not a ``ProviderError``)."""
+
+    async def synthesize(self, text: str, *, voice: str | None = None):
+        raise KeyError("/srv/secret/internal-detail")
+        yield b""
+
+
+async def test_a_bug_fails_the_stream_with_an_error_id_and_keeps_its_text_in_the_log(
+        caplog) -> None:
+    recorder = Recorder()
+    engine = StreamEngine(BrokenTTS(), recorder.emit)
+
+    result = await engine.run(text_once(REPLY))
+
+    assert result.status == FAILED and result.error_code == "internal_error"
+    assert "internal-detail" not in result.error
+    error_id = re.search(r"error ([0-9a-f]{8})", result.error).group(1)
+    logged = [r for r in caplog.records if error_id in r.getMessage()]
+    assert logged and "internal-detail" in str(logged[0].exc_info[1])
 
 
 async def test_llm_failure_mid_stream_ends_the_stream_as_failed() -> None:

@@ -233,6 +233,20 @@ async def test_a_long_history_is_trimmed_to_fit_the_context_keeping_the_system_p
     llm.close()
 
 
+async def test_a_generation_failure_names_an_error_id_not_the_engine_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from voicebot.providers import local_llm
+
+    def broken(self: object, llm: object, job: object) -> str:
+        raise ValueError("/srv/secret/internal-detail")
+
+    monkeypatch.setattr(local_llm._Engine, "_generate", broken)
+    with pytest.raises(ProviderError, match=r"generation failed \(error [0-9a-f]{8} ") as err:
+        async for _ in LocalLLM().stream(HELLO):
+            pass
+    assert "internal-detail" not in str(err.value)
+
+
 async def test_close_ends_a_running_answer_with_a_provider_error() -> None:
     llm = LocalLLM(n_ctx=768, max_tokens=200)
     answer = llm.stream(STORY)

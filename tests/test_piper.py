@@ -34,13 +34,20 @@ async def test_piper_synthesizes_pcm_at_22050_hz_off_the_event_loop() -> None:
     assert ticks_at_chunk[0] > 1  # the loop kept running while Piper worked
 
 
-async def test_piper_error_becomes_a_provider_error() -> None:
+async def test_a_piper_failure_is_a_provider_error_naming_an_error_id_not_its_text(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from streaming.protocols import ProviderError
 
-    tts = PiperTTS(model_path="/nonexistent/voice.onnx", config_path="/nonexistent/voice.json")
-    with pytest.raises((ProviderError, OSError)):
+    class BrokenVoice:
+        def synthesize(self, text: str) -> Iterator:
+            raise RuntimeError("/srv/secret/internal-detail")
+
+    monkeypatch.setattr(piper, "load_voice", lambda *args: BrokenVoice())
+    tts = PiperTTS(max_workers=1)
+    with pytest.raises(ProviderError, match=r"Piper synthesis failed \(error [0-9a-f]{8} ") as err:
         async for _ in tts.synthesize("Hi.", voice=None):
             pass
+    assert "internal-detail" not in str(err.value)
 
 
 async def test_tts_endpoint_speaks_with_piper(ws_client) -> None:

@@ -168,6 +168,26 @@ async def test_a_ping_is_answered_with_a_pong_while_a_stream_runs(ws_client) -> 
     assert (await client.receive_until("done"))["status"] == "completed"
 
 
+async def test_a_handler_bug_gets_an_error_id_and_the_socket_lives(ws_client,
+                                                                  monkeypatch) -> None:
+    from streaming import services
+
+    def broken(session_id: object, metrics: dict) -> None:
+        raise KeyError("/srv/secret/internal-detail")
+
+    monkeypatch.setattr(services, "record_client_metrics", broken)
+    client = await ws_client()
+    await client.send(type="start", text="Hello there.", tts="simulated")
+    await client.receive_until("done")
+
+    await client.send(type="client_metrics", underruns=0)
+    error = await client.receive_until("error")
+
+    assert error["code"] == "internal_error" and "internal-detail" not in error["message"]
+    await client.send(type="start", text="Still here. Still working.", tts="simulated")
+    assert (await client.receive_until("done"))["status"] == "completed"
+
+
 async def test_binary_frame_is_refused_and_the_socket_lives(ws_client) -> None:
     client = await ws_client()
     await client.send_raw(data=b"\x00\x01" * 100)

@@ -207,6 +207,25 @@ async def test_audio_over_the_limit_is_refused(ws_client, settings) -> None:
     assert (await client.receive_until("error"))["code"] == "unexpected_binary"
 
 
+async def test_a_spoken_turn_whose_transcription_has_a_bug_ends_with_an_error_id(
+        ws_client, monkeypatch) -> None:
+    from streaming.providers import default_alias, get_provider
+
+    async def broken(pcm: bytes, *, sample_rate: int) -> str:
+        raise KeyError("/srv/secret/internal-detail")
+
+    monkeypatch.setattr(get_provider("stt", default_alias("stt")), "transcribe", broken)
+    client, _ = await connect(ws_client)
+    await speak(client, b"\x00\x10" * 16000)
+
+    error = await client.receive_until("error")
+
+    assert error["code"] == "internal_error" and "internal-detail" not in error["message"]
+    assert re.search(r"error [0-9a-f]{8}", error["message"])
+    await client.send(type="user_text", text="Are you still there?", tts="simulated")
+    assert (await client.receive_until("done"))["status"] == "completed"
+
+
 @pytest.fixture
 def local_engines(settings):
     """The embedded defaults: Whisper hears, the local model answers (greedy, so the test

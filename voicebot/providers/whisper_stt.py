@@ -24,7 +24,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError, Transcript, Word
+from streaming.protocols import ProviderError, Transcript, Word, logged_error
 
 MODEL_RATE = 16000  # Whisper's input rate
 MODEL_FILE = "model.bin"
@@ -265,6 +265,6 @@ class WhisperSTT:
         try:
             transcript = recognize(model, audio, no_speech_threshold=self.no_speech_threshold)
         except Exception as exc:  # whatever CTranslate2, the VAD or the tokenizer raise
-            raise ProviderError(f"Whisper transcription failed: {exc}") from exc
+            raise ProviderError(logged_error("Whisper transcription failed", exc)) from exc
         self._ready.set()
         return transcript
