@@ -21,7 +21,7 @@ from channels.consumer import get_handler_name
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming import services
+from streaming import access, services
 from streaming.engine import (
     FAILED,
     EngineConfig,
@@ -294,6 +294,15 @@ class StreamingConsumer:
             await self.send_event({"type": "provider_switch", **switch}, session_id)
 
         return FallbackTTS(chain, timeouts=timeouts, on_switch=announce_switch)
+
+    def admit_stream(self) -> None:
+        """Count a new stream against the client's ``STREAMS_PER_MINUTE``; refuse it when
+        the client is over."""
+        wait_s = access.stream_wait_s(self.scope)
+        if wait_s:
+            limit = settings.STREAMING["STREAMS_PER_MINUTE"]
+            raise ProtocolError("rate_limited", f"at most {limit} streams a minute; "
+                                                f"try again in {wait_s} s")
 
     def check_text_length(self, chars: int) -> None:
         """Refuse input text over ``STREAMING['MAX_TEXT_CHARS']``."""

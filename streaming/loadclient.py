@@ -16,6 +16,7 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
+from urllib.parse import urlsplit
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
@@ -23,7 +24,16 @@ from websockets.exceptions import ConnectionClosed, WebSocketException
 from streaming.simulated import SimulatedLLM
 
 ENDPOINT_PATHS = {"tts": "/api/tts/ws", "voicebot": "/api/voicebot/streaming"}
-ORIGIN = "http://localhost"
+# A benchmark's server lets its one client address hold every session (streaming/access.py).
+UNLIMITED_ACCESS_ENV = {"STREAMING_MAX_CONNECTIONS_PER_ADDRESS": "0",
+                        "STREAMING_STREAMS_PER_MINUTE": "0", "STREAMING_REQUIRE_LOGIN": "0"}
+
+
+def origin_of(url: str) -> str:
+    """The ``Origin`` a browser on the server's own page sends for ``url`` (scheme, host and
+    port: the server checks all three)."""
+    parts = urlsplit(url)
+    return f"{'https' if parts.scheme == 'wss' else 'http'}://{parts.netloc}"
 USER_TEXT = "Tell me a story."
 SERVER_METRICS = ("ttfa_ms", "overhead_ms", "overlap_ms", "first_segment_ms", "tts_ttfb_ms",
                   "llm_ttft_ms", "text_done_ms", "total_ms", "audio_ms", "segments", "bytes")
@@ -179,8 +189,8 @@ class Session:
         started = now_ms()
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                async with connect(self.config.url, origin=ORIGIN, compression=None,
-                                   proxy=None, max_size=None,
+                async with connect(self.config.url, origin=origin_of(self.config.url),
+                                   compression=None, proxy=None, max_size=None,
                                    open_timeout=self.config.timeout_s) as ws:
                     row.connect_ms = round(now_ms() - started, 3)
                     await self.stream(ws)

@@ -44,5 +44,7 @@ STREAMING_DEFAULTS = {**STREAMING_DEFAULTS,  # noqa: F405
 # Stored audio goes to a throwaway folder.
 MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="voicebot-media-"))
 
-# No fallback unless a test asks for one: failure paths must be seen as failures.
-STREAMING = {**STREAMING, "TTS_FALLBACK": []}  # noqa: F405
+# No fallback unless a test asks for one: failure paths must be seen as failures. The suite
+# starts hundreds of streams a minute from one address: the rate limit is off unless a test
+# turns it on.
+STREAMING = {**STREAMING, "TTS_FALLBACK": [], "STREAMS_PER_MINUTE": 0}  # noqa: F405

@@ -152,15 +152,15 @@ async def test_two_processes_a_monitor_on_one_stops_a_session_on_the_other() -> 
            "SIMULATED_TTS_REALTIME_FACTOR": "1"}
     ports = free_port(), free_port()
     servers = [start_daphne(port, env) for port in ports]
-    origin = {"Origin": "http://localhost"}
+    origins = [{"Origin": f"http://localhost:{port}"} for port in ports]
     try:
         for port in ports:
             await wait_for_port(port)
         async with (
             websockets.connect(f"ws://localhost:{ports[1]}/api/monitor/ws",
-                               additional_headers={"Cookie": cookie, **origin}) as monitor,
+                               additional_headers={"Cookie": cookie, **origins[1]}) as monitor,
             websockets.connect(f"ws://localhost:{ports[0]}/api/tts/ws",
-                               additional_headers=origin) as speaker,
+                               additional_headers=origins[0]) as speaker,
         ):
             snapshot = json.loads(await monitor.recv())
             assert snapshot["type"] == "snapshot"

@@ -19,6 +19,7 @@ class TTSConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         tts = get_field(msg, "tts", str, required=False)
         voice = get_field(msg, "voice", str, required=False)
         if text is None:
+            self.admit_stream()
             text_input = TextInput(settings.STREAMING["INPUT_IDLE_TIMEOUT_S"])
             await self.start_stream(text_input, tts_alias=tts, voice=voice,
                                     text_input=text_input)
@@ -26,6 +27,7 @@ class TTSConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         if not text.strip():
             raise ProtocolError("empty_text", "there is no text to speak")
         self.check_text_length(len(text))
+        self.admit_stream()
         await self.start_stream(text_once(text), tts_alias=tts, voice=voice)
 
     async def on_text(self, msg: dict) -> None:

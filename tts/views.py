@@ -6,10 +6,12 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from streaming import access
 from streaming.providers import default_alias
 from tts.voices import voice_catalog
 
 
+@access.page
 async def tts_page(request: HttpRequest) -> HttpResponse:
     """Text in, speech out, with progress and time to first audio."""
     return await sync_to_async(render)(request, "tts.html", {
@@ -20,6 +22,7 @@ async def tts_page(request: HttpRequest) -> HttpResponse:
     })
 
 
+@access.page
 async def voices_api(request: HttpRequest) -> JsonResponse:
     """``/api/voices``: the TTS providers, their voices, or why they are unavailable."""
     return JsonResponse({"default": default_alias("tts"), "providers": await voice_catalog()})

@@ -95,6 +95,7 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
             raise ProtocolError("empty_text", "the message is empty")
         self.check_text_length(len(text))
         tts, voice = self.turn_preferences(msg)
+        self.admit_stream()
         await self.interrupt("barge_in")
         await self.begin_turn(text, tts=tts, voice=voice)
 
@@ -129,6 +130,7 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
             raise ProtocolError("audio_too_short", f"a spoken turn needs {min_ms} ms of audio")
         stt_alias = default_alias("stt")
         stt = provider("stt", stt_alias)
+        self.admit_stream()
         self.turn_task = asyncio.create_task(
             self.spoken_turn(stt, stt_alias, pcm, self.capture_rate), name="stream-stt")
 

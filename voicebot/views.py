@@ -6,11 +6,13 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from streaming import access
 from streaming.providers import default_alias
 from tts.voices import voice_catalog
 from voicebot.consumers import llm_info
 
 
+@access.page
 async def voicebot_page(request: HttpRequest) -> HttpResponse:
     """Speak or type; the answer streams into speech."""
     info = llm_info(default_alias("llm"))

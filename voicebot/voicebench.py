@@ -43,7 +43,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from streaming.audio import resample_pcm
-from streaming.loadclient import ENDPOINT_PATHS, MAX_FRAMES, ORIGIN, now_ms, stats
+from streaming.loadclient import (
+    ENDPOINT_PATHS,
+    MAX_FRAMES,
+    UNLIMITED_ACCESS_ENV,
+    now_ms,
+    origin_of,
+    stats,
+)
 from voicebot.stt_benchmark import normalize, silence, synthesize, word_errors
 
 QUESTIONS: tuple[str, ...] = (
@@ -387,7 +394,7 @@ def server_env(workdir: Path, base: Mapping[str, str] | None = None,
 
     env = {k: v for k, v in (os.environ if base is None else base).items()
            if k not in REMOVED_ENV and not k.startswith("OPENAI_")}
-    return env | FORCED_ENV | {
+    return env | FORCED_ENV | UNLIMITED_ACCESS_ENV | {
         "SECRET_KEY": secret_key or secrets.token_urlsafe(32),
         "SQLITE_PATH": str(workdir / "voicebench.sqlite3"),
         "MEDIA_ROOT": str(workdir / "media"),
@@ -501,7 +508,7 @@ async def converse(url: str, send: Sender, timeout_s: float) -> tuple[Capture, f
     t0: float | None = None
     try:
         async with asyncio.timeout(timeout_s):
-            async with connect(url, origin=ORIGIN, compression=None, proxy=None,
+            async with connect(url, origin=origin_of(url), compression=None, proxy=None,
                                max_size=None, open_timeout=timeout_s) as ws:
                 event = json.loads(await ws.recv())
                 if event.get("type") != "conversation":

@@ -11,16 +11,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicebot_site.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from streaming import readiness  # noqa: E402
+from streaming.access import StreamAccess  # noqa: E402
 from voicebot_site.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        # Only the staff monitor needs the user: its route has its own AuthMiddlewareStack.
-        "websocket": AllowedHostsOriginValidator(URLRouter(websocket_urlpatterns)),
+        # The origin, login and connection checks of streaming.access; only the monitor
+        # (and every endpoint when login is required) reads the user: its own stack.
+        "websocket": StreamAccess(URLRouter(websocket_urlpatterns)),
     }
 )
 readiness.warm_up()

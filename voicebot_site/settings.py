@@ -101,6 +101,7 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "voicebot_site.urls"
+LOGIN_URL = "admin:login"  # where STREAMING_REQUIRE_LOGIN sends visitors
 ASGI_APPLICATION = "voicebot_site.asgi.application"
 
 TEMPLATES = [
@@ -328,6 +329,12 @@ STREAMING = {
     "STORE_AUDIO": env_bool("STREAMING_STORE_AUDIO", DEBUG),
     # Days that sessions (and their audio) are kept by `manage.py prune_sessions`.
     "RETENTION_DAYS": env_int("STREAMING_RETENTION_DAYS", 30),
+    # Access (streaming/access.py): pages and endpoints only for logged-in users; open
+    # WebSocket connections per client address and streams (TTS requests, voicebot turns)
+    # started per minute per user or address, each per server process (0: no limit).
+    "REQUIRE_LOGIN": env_bool("STREAMING_REQUIRE_LOGIN"),
+    "MAX_CONNECTIONS_PER_ADDRESS": env_int("STREAMING_MAX_CONNECTIONS_PER_ADDRESS", 32),
+    "STREAMS_PER_MINUTE": env_int("STREAMING_STREAMS_PER_MINUTE", 60),
     # The naive design, for benchmarks only: no synthesis until the whole text is in.
     "SEQUENTIAL": env_bool("STREAMING_SEQUENTIAL"),
 }

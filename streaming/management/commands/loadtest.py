@@ -41,6 +41,7 @@ from streaming.loadcapacity import (
 )
 from streaming.loadclient import (
     SCENARIOS,
+    UNLIMITED_ACCESS_ENV,
     ClientConfig,
     LoadRun,
     Scenario,
@@ -392,7 +393,7 @@ class Command(BaseCommand):
     def server_env(self, opts: dict, scenario: Scenario, *, sequential: bool,
                    workdir: Path) -> tuple[dict[str, str], str]:
         """The server's environment and a label of its database."""
-        env = dict(os.environ) | scenario.server_env() | {
+        env = dict(os.environ) | scenario.server_env() | UNLIMITED_ACCESS_ENV | {
             "DJANGO_SETTINGS_MODULE": "voicebot_site.settings",
             "SECRET_KEY": secrets.token_urlsafe(32),
             "DEBUG": "0",
