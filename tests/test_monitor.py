@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
@@ -19,6 +18,7 @@ from django.test import Client
 
 from streaming.models import StreamSession
 from streaming.monitor import MonitorConsumer
+from tests.live_server import free_port, start_daphne, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -109,31 +109,6 @@ async def test_monitor_sees_a_session_and_stops_it(ws_client) -> None:
     await monitor.send_to(text_data="{oops")
     assert (await monitor.receive_json_from())["type"] == "error"
     await monitor.disconnect()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_daphne(port: int, env: dict[str, str]) -> subprocess.Popen:
-    daphne = Path(sys.executable).with_name("daphne")
-    return subprocess.Popen(
-        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "voicebot_site.asgi:application"],
-        env=env, cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-async def wait_for_port(port: int) -> None:
-    for _ in range(200):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"no server on port {port}")
 
 
 @pytest.mark.skipif(not (os.environ.get("REDIS_URL") and os.environ.get("DATABASE_URL")),

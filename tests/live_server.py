@@ -1,0 +1,39 @@
+"""Live-server helpers shared by the tests: a free loopback port, a Daphne process on it."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_daphne(port: int, env: dict[str, str],
+                 stderr: int | IO = subprocess.PIPE) -> subprocess.Popen:
+    """This project's ASGI application in a Daphne process on ``127.0.0.1:port``."""
+    daphne = Path(sys.executable).with_name("daphne")
+    return subprocess.Popen(
+        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "voicebot_site.asgi:application"],
+        env=env, cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=stderr)
+
+
+async def wait_for_port(port: int) -> None:
+    """Return once something accepts TCP connections on ``127.0.0.1:port``."""
+    for _ in range(200):
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no server on port {port}")
