@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -37,3 +38,19 @@ async def wait_for_port(port: int) -> None:
         except OSError:
             await asyncio.sleep(0.1)
     raise AssertionError(f"no server on port {port}")
+
+
+def server_env(**extra: str) -> dict[str, str]:
+    """The environment of a Daphne process that shares this test run's database (SQLite
+    file or PostgreSQL), with the test settings and ``extra`` variables."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **extra}
+    if db["ENGINE"].endswith("sqlite3"):
+        env.pop("DATABASE_URL", None)
+        env["SQLITE_PATH"] = str(db["NAME"])
+    else:
+        auth = f"{db['USER']}:{db['PASSWORD']}" if db["PASSWORD"] else db["USER"]
+        env["DATABASE_URL"] = f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    return env
