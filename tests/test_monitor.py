@@ -13,12 +13,11 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, Permission, User
-from django.db import connection
 from django.test import Client
 
 from streaming.models import StreamSession
 from streaming.monitor import MonitorConsumer
-from tests.live_server import free_port, start_daphne, wait_for_port
+from tests.live_server import free_port, server_env, start_daphne, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -120,11 +119,7 @@ async def test_two_processes_a_monitor_on_one_stops_a_session_on_the_other() -> 
     login = Client()
     assert await database_sync_to_async(login.login)(username="staff", password="pw")
     cookie = f"sessionid={login.cookies['sessionid'].value}"
-    db = connection.settings_dict
-    auth = f"{db['USER']}:{db['PASSWORD']}" if db["PASSWORD"] else db["USER"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "DATABASE_URL": f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "SIMULATED_TTS_REALTIME_FACTOR": "1"}
+    env = server_env(SIMULATED_TTS_REALTIME_FACTOR="1")
     ports = free_port(), free_port()
     servers = [start_daphne(port, env) for port in ports]
     origin = {"Origin": "http://localhost"}
