@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import struct
 import sys
 from collections.abc import AsyncIterator
@@ -24,6 +23,7 @@ from google.cloud.texttospeech_v1.services.text_to_speech.transports import (
 )
 
 from streaming.protocols import TTS, ProviderError
+from tests.live_server import free_port
 from tests.loopback_google import LoopbackGoogleTTS, speech_pcm, wav_header
 from tts.providers.google_tts import (
     GoogleTTS,
@@ -42,13 +42,6 @@ def _no_proxies(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "GRPC_PROXY", "http_proxy",
                  "https_proxy", "all_proxy", "grpc_proxy"):
         monkeypatch.delenv(name, raising=False)
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def kind(request: types.StreamingSynthesizeRequest) -> str | None:

@@ -8,17 +8,16 @@ import socket
 import subprocess
 import sys
 import threading
-from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, Permission, User
-from django.db import connection
 from django.test import Client
 
 from streaming.models import StreamSession
 from streaming.monitor import MonitorConsumer
+from tests.live_server import free_port, server_env, start_daphne, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,31 +110,6 @@ async def test_monitor_sees_a_session_and_stops_it(ws_client) -> None:
     await monitor.disconnect()
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_daphne(port: int, env: dict[str, str]) -> subprocess.Popen:
-    daphne = Path(sys.executable).with_name("daphne")
-    return subprocess.Popen(
-        [str(daphne), "-b", "127.0.0.1", "-p", str(port), "voicebot_site.asgi:application"],
-        env=env, cwd=Path(__file__).resolve().parent.parent,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-
-
-async def wait_for_port(port: int) -> None:
-    for _ in range(200):
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            return
-        except OSError:
-            await asyncio.sleep(0.1)
-    raise AssertionError(f"no server on port {port}")
-
-
 @pytest.mark.skipif(not (os.environ.get("REDIS_URL") and os.environ.get("DATABASE_URL")),
                     reason="needs REDIS_URL and DATABASE_URL (two processes share them)")
 async def test_two_processes_a_monitor_on_one_stops_a_session_on_the_other() -> None:
@@ -145,11 +119,7 @@ async def test_two_processes_a_monitor_on_one_stops_a_session_on_the_other() -> 
     login = Client()
     assert await database_sync_to_async(login.login)(username="staff", password="pw")
     cookie = f"sessionid={login.cookies['sessionid'].value}"
-    db = connection.settings_dict
-    auth = f"{db['USER']}:{db['PASSWORD']}" if db["PASSWORD"] else db["USER"]
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "DATABASE_URL": f"postgres://{auth}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-           "SIMULATED_TTS_REALTIME_FACTOR": "1"}
+    env = server_env(SIMULATED_TTS_REALTIME_FACTOR="1")
     ports = free_port(), free_port()
     servers = [start_daphne(port, env) for port in ports]
     origins = [{"Origin": f"http://localhost:{port}"} for port in ports]

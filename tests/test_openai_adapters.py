@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import io
 import math
-import socket
 import struct
 import sys
 import wave
@@ -18,6 +17,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from streaming.protocols import LLM, STT, ProviderError
+from tests.live_server import free_port
 from tests.loopback_openai import CHAT_PATH, TRANSCRIPTIONS_PATH, LoopbackOpenAI
 from voicebot.providers.openai_llm import PLACEHOLDER_API_KEY, OpenAILLM
 from voicebot.providers.openai_stt import OpenAISTT
@@ -43,13 +43,6 @@ def tone_pcm(seconds: float, sample_rate: int, freq: float = 440.0) -> bytes:
         f"<{count}h",
         *(int(12000 * math.sin(2 * math.pi * freq * i / sample_rate)) for i in range(count)),
     )
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def collect(llm: OpenAILLM, messages: list[dict] = MESSAGES) -> list[str]:
