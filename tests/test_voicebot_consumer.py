@@ -152,6 +152,43 @@ async def test_llm_failure_ends_the_turn_as_failed(ws_client, settings) -> None:
     assert "simulated LLM failure" in (await stored(done["session_id"])).error
 
 
+async def test_history_keeps_the_last_messages_and_every_turn_stays_on_its_session(
+        ws_client, settings) -> None:
+    settings.VOICEBOT = {**settings.VOICEBOT, "MAX_HISTORY_MESSAGES": 4}
+    client, hello = await connect(ws_client)
+    done = []
+    for question in ("First question?", "Second question?", "Third question?"):
+        await client.send(type="user_text", text=question, tts="simulated")
+        done.append(await client.receive_until("done"))
+
+    convo = await conversation(hello["conversation_id"])
+
+    assert [m["role"] for m in convo.history] == ["user", "assistant", "user", "assistant"]
+    assert [m["content"] for m in convo.history[::2]] == ["Second question?", "Third question?"]
+    assert convo.turns == 3
+    sessions = [await stored(d["session_id"]) for d in done]
+    assert [s.user_text for s in sessions] == ["First question?", "Second question?",
+                                               "Third question?"]
+    assert sessions[0].heard_text  # the first answer is kept on its session
+
+
+async def test_a_cancel_right_after_done_cuts_the_last_answer_of_a_trimmed_history(
+        ws_client, settings, simulated_llm) -> None:
+    settings.VOICEBOT = {**settings.VOICEBOT, "MAX_HISTORY_MESSAGES": 3}
+    client, hello = await connect(ws_client)
+    for question in ("First question?", "Second question?"):
+        await client.send(type="user_text", text=question, tts="simulated")
+        await client.receive_until("done")
+
+    await client.send(type="cancel", played_ms=1500)
+    truncated = await client.receive_until("truncated")
+
+    convo = await conversation(hello["conversation_id"])
+    assert [m["role"] for m in convo.history] == ["user", "assistant"]
+    assert convo.history == [{"role": "user", "content": "Second question?"},
+                             {"role": "assistant", "content": truncated["heard_text"]}]
+
+
 async def test_reset_starts_a_new_conversation(ws_client) -> None:
     client, hello = await connect(ws_client)
     await client.send(type="user_text", text="Hi there.", tts="simulated")

@@ -170,12 +170,13 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         """Add the user's words to the history and stream the LLM's answer into speech."""
         llm = provider("llm", self.llm_alias)
         self.resolve_tts(tts, voice)  # refuse a bad provider or voice before touching history
-        self.history.append({"role": "user", "content": user_text})
+        self.last_turn = None  # the answer before is no longer the one to cut
+        self.remember({"role": "user", "content": user_text})
         self.turns += 1
         await self.save_conversation()
         prompt = settings.VOICEBOT["SYSTEM_PROMPT"]
-        recent = self.history[-settings.VOICEBOT["MAX_HISTORY_MESSAGES"]:]
-        messages = [{"role": "system", "content": prompt}, *recent] if prompt else recent
+        history = list(self.history)
+        messages = [{"role": "system", "content": prompt}, *history] if prompt else history
         await self.start_stream(
             llm.stream(messages), tts_alias=tts, voice=voice, echo_type="llm",
             announce={"llm": self.llm_alias},
@@ -183,6 +184,17 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
                             "llm_provider": self.llm_alias, "stt_provider": stt_alias,
                             "stt_ms": stt_ms, "user_text": user_text},
         )
+
+    def remember(self, message: dict) -> int:
+        """Add a message to the history, which keeps the last ``MAX_HISTORY_MESSAGES`` from
+        a user's message on (every turn stays in full on its session); its index."""
+        self.history.append(message)
+        excess = len(self.history) - settings.VOICEBOT["MAX_HISTORY_MESSAGES"]
+        if excess > 0:
+            del self.history[:excess]
+            while len(self.history) > 1 and self.history[0]["role"] != "user":
+                del self.history[0]
+        return len(self.history) - 1
 
     async def save_conversation(self) -> None:
         """Store the history the LLM will see."""
@@ -207,9 +219,8 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         """Keep the heard answer in the history; tell the client if it was cut."""
         heard = self.heard(stream, result)
         if heard:
-            self.history.append({"role": "assistant", "content": heard})
-            self.last_turn = (stream.session_id, result, stream.engine.sample_rate,
-                              len(self.history) - 1)
+            index = self.remember({"role": "assistant", "content": heard})
+            self.last_turn = (stream.session_id, result, stream.engine.sample_rate, index)
         else:
             self.last_turn = None
         await self.save_conversation()
@@ -219,6 +230,9 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
     async def on_cancel(self, msg: dict) -> None:
         """Stop now; after an answer's end, cut its history to what was played."""
         played_ms = get_field(msg, "played_ms", NUMBER, required=False)
+        ending = self.stream
+        if ending is not None and ending.engine.result is not None:  # `done` may be out,
+            await asyncio.shield(ending.task)  # the answer's history not yet: wait for it
         if self.stream is not None or (self.turn_task and not self.turn_task.done()):
             await self.interrupt("client", played_ms=played_ms)
         elif played_ms is not None and self.last_turn is not None:

@@ -9,8 +9,10 @@ from django.db import models
 class Conversation(models.Model):
     """One voicebot conversation; its turns are the sessions that point to it.
 
-    ``history`` is what the LLM sees on the next turn: user and assistant messages, the
-    assistant's truncated to what the listener heard when they barged in.
+    ``history`` is what the LLM sees on the next turn: the last
+    ``VOICEBOT_MAX_HISTORY_MESSAGES`` user and assistant messages, the assistant's truncated
+    to what the listener heard when they barged in (so its size is bounded; every turn stays
+    in full on its session: ``user_text``, ``input_text``, ``heard_text``).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

@@ -350,6 +350,7 @@ VOICEBOT = {
     # Longest and shortest spoken turn accepted.
     "MAX_AUDIO_SECONDS": env_int("VOICEBOT_MAX_AUDIO_SECONDS", 30),
     "MIN_AUDIO_MS": env_int("VOICEBOT_MIN_AUDIO_MS", 200),
-    # Most history messages (user + assistant) sent to the LLM with each turn.
+    # Most history messages (user + assistant) kept for the LLM and sent with each turn (the
+    # conversation record keeps these; each turn stays in full on its session).
     "MAX_HISTORY_MESSAGES": env_int("VOICEBOT_MAX_HISTORY_MESSAGES", 40),
 }
