@@ -163,6 +163,28 @@ def now_ms() -> float:
     return time.perf_counter() * 1000
 
 
+def open_socket(url: str, timeout_s: float) -> connect:
+    """A connection to ``url`` as the pages open one (their Origin), without compression,
+    proxy or frame size limit; ``async with`` it."""
+    return connect(url, origin=ORIGIN, compression=None, proxy=None, max_size=None,
+                   open_timeout=timeout_s)
+
+
+# What ends a client connection early; ``socket_error`` names each for an error list.
+SOCKET_ERRORS = (TimeoutError, OSError, WebSocketException, ValueError)
+
+
+def socket_error(exc: BaseException) -> str:
+    """The error entry of a connection that ended with ``exc`` (one of ``SOCKET_ERRORS``)."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionClosed):
+        return f"closed:{exc.rcvd.code if exc.rcvd else 'none'}"
+    if isinstance(exc, OSError | WebSocketException):
+        return f"connect:{type(exc).__name__}: {exc}"
+    return f"bad_frame:{exc}"  # a text frame that is not JSON
+
+
 class Session:
     """One client connection running one stream to its ``done``."""
 
@@ -179,20 +201,11 @@ class Session:
         started = now_ms()
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                async with connect(self.config.url, origin=ORIGIN, compression=None,
-                                   proxy=None, max_size=None,
-                                   open_timeout=self.config.timeout_s) as ws:
+                async with open_socket(self.config.url, self.config.timeout_s) as ws:
                     row.connect_ms = round(now_ms() - started, 3)
                     await self.stream(ws)
-        except TimeoutError:
-            row.errors.append("timeout")
-        except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd else "none"
-            row.errors.append(f"closed:{code}")
-        except (OSError, WebSocketException) as exc:
-            row.errors.append(f"connect:{type(exc).__name__}: {exc}")
-        except ValueError as exc:  # a text frame that is not JSON
-            row.errors.append(f"bad_frame:{exc}")
+        except SOCKET_ERRORS as exc:
+            row.errors.append(socket_error(exc))
         row.status = row.status or "error"
         if row.status != "completed" and not row.errors:
             row.errors.append(f"status:{row.status}")

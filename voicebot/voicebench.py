@@ -39,11 +39,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.asyncio.client import ClientConnection
 
 from streaming.audio import resample_pcm
-from streaming.loadclient import ENDPOINT_PATHS, MAX_FRAMES, ORIGIN, now_ms, stats
+from streaming.loadclient import (
+    ENDPOINT_PATHS,
+    MAX_FRAMES,
+    SOCKET_ERRORS,
+    now_ms,
+    open_socket,
+    socket_error,
+    stats,
+)
 from voicebot.stt_benchmark import normalize, silence, synthesize, word_errors
 
 QUESTIONS: tuple[str, ...] = (
@@ -501,8 +508,7 @@ async def converse(url: str, send: Sender, timeout_s: float) -> tuple[Capture, f
     t0: float | None = None
     try:
         async with asyncio.timeout(timeout_s):
-            async with connect(url, origin=ORIGIN, compression=None, proxy=None,
-                               max_size=None, open_timeout=timeout_s) as ws:
+            async with open_socket(url, timeout_s) as ws:
                 event = json.loads(await ws.recv())
                 if event.get("type") != "conversation":
                     capture.errors.append(f"unexpected:{event.get('type')}")
@@ -513,14 +519,8 @@ async def converse(url: str, send: Sender, timeout_s: float) -> tuple[Capture, f
                 finally:
                     reader.cancel()
                     await asyncio.gather(reader, return_exceptions=True)
-    except TimeoutError:
-        capture.errors.append("timeout")
-    except ConnectionClosed as exc:
-        capture.errors.append(f"closed:{exc.rcvd.code if exc.rcvd else 'none'}")
-    except (OSError, WebSocketException) as exc:
-        capture.errors.append(f"connect:{type(exc).__name__}: {exc}")
-    except ValueError as exc:  # a text frame that is not JSON
-        capture.errors.append(f"bad_frame:{exc}")
+    except SOCKET_ERRORS as exc:
+        capture.errors.append(socket_error(exc))
     return capture, t0
 
 
