@@ -5,7 +5,9 @@ one stream (on the TTS endpoint it also plays the LLM: it sends the reply word b
 the scenario's schedule), reads every frame until ``done`` and measures, on its own clock,
 the time to first audio and the gaps a listener playing in real time would hear. A session
 slot may run several such streams back to back (rounds), which keeps the load steady. A
-:class:`ProcessSampler` watches the server's CPU and memory meanwhile.
+:class:`ProcessSampler` watches the server's CPU and memory meanwhile, and a
+:class:`LoopProbe` (one more connection, pinging every 50 ms) how long a message waits for
+the server's event loop.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit
 
@@ -173,6 +175,28 @@ def now_ms() -> float:
     return time.perf_counter() * 1000
 
 
+def open_socket(url: str, timeout_s: float) -> connect:
+    """A connection to ``url`` as the pages open one (their Origin), without compression,
+    proxy or frame size limit; ``async with`` it."""
+    return connect(url, origin=origin_of(url), compression=None, proxy=None, max_size=None,
+                   open_timeout=timeout_s)
+
+
+# What ends a client connection early; ``socket_error`` names each for an error list.
+SOCKET_ERRORS = (TimeoutError, OSError, WebSocketException, ValueError)
+
+
+def socket_error(exc: BaseException) -> str:
+    """The error entry of a connection that ended with ``exc`` (one of ``SOCKET_ERRORS``)."""
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    if isinstance(exc, ConnectionClosed):
+        return f"closed:{exc.rcvd.code if exc.rcvd else 'none'}"
+    if isinstance(exc, OSError | WebSocketException):
+        return f"connect:{type(exc).__name__}: {exc}"
+    return f"bad_frame:{exc}"  # a text frame that is not JSON
+
+
 class Session:
     """One client connection running one stream to its ``done``."""
 
@@ -189,20 +213,11 @@ class Session:
         started = now_ms()
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                async with connect(self.config.url, origin=origin_of(self.config.url),
-                                   compression=None, proxy=None, max_size=None,
-                                   open_timeout=self.config.timeout_s) as ws:
+                async with open_socket(self.config.url, self.config.timeout_s) as ws:
                     row.connect_ms = round(now_ms() - started, 3)
                     await self.stream(ws)
-        except TimeoutError:
-            row.errors.append("timeout")
-        except ConnectionClosed as exc:
-            code = exc.rcvd.code if exc.rcvd else "none"
-            row.errors.append(f"closed:{code}")
-        except (OSError, WebSocketException) as exc:
-            row.errors.append(f"connect:{type(exc).__name__}: {exc}")
-        except ValueError as exc:  # a text frame that is not JSON
-            row.errors.append(f"bad_frame:{exc}")
+        except SOCKET_ERRORS as exc:
+            row.errors.append(socket_error(exc))
         row.status = row.status or "error"
         if row.status != "completed" and not row.errors:
             row.errors.append(f"status:{row.status}")
@@ -309,7 +324,11 @@ class ProcessSampler:
 
     def sample(self) -> tuple[float, int]:
         """CPU % since the previous call and the current RSS in bytes."""
-        return self.process.cpu_percent(None), self.process.memory_info().rss
+        return self.process.cpu_percent(None), self.rss_now()
+
+    def rss_now(self) -> int:
+        """The current RSS in bytes (without touching the CPU measurement's interval)."""
+        return self.process.memory_info().rss
 
     async def run(self, max_samples: int) -> None:
         """Sample until cancelled (or ``max_samples`` samples)."""
@@ -360,6 +379,103 @@ async def loop_lag(samples: list[float], interval_s: float = 0.05,
         samples.append((time.perf_counter() - before - interval_s) * 1000)
 
 
+PROBE_INTERVAL_S = 0.05
+Span = tuple[float, float]  # (from, to) on the client's clock (``now_ms``)
+
+
+class LoopProbe:
+    """A connection of its own to an endpoint that sends ``ping`` every ``interval_s``, one
+    outstanding at a time, and records each round trip to its ``pong``: how long a message
+    waited for the server's event loop (plus the client's own loop lag and the network)."""
+
+    def __init__(self, url: str, *, interval_s: float = PROBE_INTERVAL_S,
+                 timeout_s: float = 30.0) -> None:
+        self.url = url
+        self.interval_s = interval_s
+        self.timeout_s = timeout_s  # to connect, and for each pong
+        self.pings: list[tuple[float, float]] = []  # (sent at, round trip ms) of each pong
+        self.sent = 0
+        self.errors: list[str] = []
+        self.stopping = False
+        self.running = asyncio.Event()  # set at the first pong, or when the probe failed
+        self.task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        """Connect and return once the first ping is answered (or the probe failed)."""
+        self.task = asyncio.create_task(self.run())
+        await self.running.wait()
+
+    async def stop(self) -> None:
+        """Send no more pings; the outstanding one's pong is still awaited."""
+        self.stopping = True
+        if self.task is not None:
+            await self.task
+
+    async def run(self) -> None:
+        """Ping, wait for the pong, record, until stopped; a failure ends the probe."""
+        try:
+            async with open_socket(self.url, self.timeout_s) as ws:
+                next_at = time.perf_counter()
+                while not self.stopping:
+                    sent = now_ms()
+                    await ws.send(json.dumps({"type": "ping"}))
+                    self.sent += 1
+                    try:
+                        async with asyncio.timeout(self.timeout_s):
+                            await self.pong(ws)
+                    except TimeoutError:
+                        self.errors.append(f"no_pong:{self.timeout_s:g}s")
+                        return
+                    self.pings.append((sent, round(now_ms() - sent, 3)))
+                    self.running.set()
+                    next_at = max(next_at + self.interval_s, time.perf_counter())
+                    await asyncio.sleep(next_at - time.perf_counter())
+        except SOCKET_ERRORS as exc:
+            self.errors.append(socket_error(exc))
+        finally:
+            self.running.set()
+
+    async def pong(self, ws: ClientConnection) -> None:
+        """Read until a ``pong`` (the voicebot's ``conversation`` event comes first)."""
+        for _ in range(MAX_FRAMES):
+            frame = await ws.recv()
+            if isinstance(frame, str) and json.loads(frame).get("type") == "pong":
+                return
+        raise ValueError("no pong among the frames")
+
+    def round_trips(self, spans: Iterable[Span]) -> list[float]:
+        """The round trips (ms) of the pings sent within any of ``spans``."""
+        spans = list(spans)
+        return [rtt for sent, rtt in self.pings if any(a <= sent <= b for a, b in spans)]
+
+    def report(self, spans: Iterable[Span]) -> dict:
+        """``server_probe_ms``: ``stats`` of the round trips of the pings sent within
+        ``spans`` (while the load ran); ``server_probe``: how the probe went, with the pongs
+        that arrived within the spans (``pongs_during``)."""
+        spans = list(spans)
+        return {
+            "server_probe_ms": stats(self.round_trips(spans)),
+            "server_probe": {
+                "interval_ms": round(self.interval_s * 1000, 3), "pings_sent": self.sent,
+                "pongs": len(self.pings),
+                "pongs_during": sum(any(a <= sent + rtt <= b for a, b in spans)
+                                    for sent, rtt in self.pings),
+                "errors": self.errors,
+            },
+        }
+
+
+def probe_line(round_trips: dict, errors: Sequence[str] = (), label: str = "probe") -> str:
+    """The text report's line of the probe's round trips (``server_probe_ms``)."""
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f}"
+
+    failed = f"; probe errors: {', '.join(errors)}" if errors else ""
+    return (f"{label}: a second connection's ping answered in p50 {ms(round_trips['p50'])} "
+            f"ms, p99 {ms(round_trips['p99'])} ms, max {ms(round_trips['max'])} ms "
+            f"({round_trips['n']} pings){failed}")
+
+
 @dataclass
 class LoadRun:
     """The rows of a run plus what was watched meanwhile.
@@ -375,6 +491,8 @@ class LoadRun:
     server: dict | None
     client: dict
     round1: list[SessionRow] = field(default_factory=list)
+    probe: dict = field(default_factory=dict)  # ``LoopProbe.report`` over the sessions
+    rss_by_round_mb: list[float] | None = None  # the server's, as each round ended
 
     @property
     def all_rows(self) -> list[SessionRow]:
@@ -385,10 +503,14 @@ class LoadRun:
 async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmup: int = 1,
                    before_sessions: Callable[[], None] | None = None) -> LoadRun:
     """Warm up, then run ``config.sessions`` session slots whose starts spread over the ramp;
-    each slot runs ``config.rounds`` streams back to back (a new connection for each)."""
+    each slot runs ``config.rounds`` streams back to back (a new connection for each). A
+    ``LoopProbe`` pings the server meanwhile; with ``server_pid`` its RSS is also taken as
+    each round ends (when every slot has finished that round)."""
     warm = [await Session(-1 - i, config).run() for i in range(warmup)]
     if before_sessions:
         before_sessions()
+    probe = LoopProbe(config.url, timeout_s=config.timeout_s)
+    await probe.start()
     sampler = ProcessSampler(server_pid) if server_pid else None
     baseline = sampler.sample()[1] if sampler else 0
     me = ProcessSampler(os.getpid())
@@ -401,6 +523,8 @@ async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmu
         watchers.append(asyncio.create_task(sampler.run(max_samples)))
     active = 0
     max_active = 0
+    finished = [0] * config.rounds  # slots done with each round
+    rss_by_round: list[int | None] = [None] * config.rounds  # the server's, as each ends
 
     async def slot(index: int) -> list[SessionRow]:
         nonlocal active, max_active
@@ -413,12 +537,18 @@ async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmu
                 rows.append(await Session(index, config, round_no).run())
             finally:
                 active -= 1
+                finished[round_no - 1] += 1
+                if sampler and finished[round_no - 1] == config.sessions:
+                    rss_by_round[round_no - 1] = sampler.rss_now()
         return rows
 
     started = time.perf_counter()
+    sessions_from = now_ms()
     try:
         slots = await asyncio.gather(*(slot(i) for i in range(config.sessions)))
     finally:
+        sessions_to = now_ms()
+        await probe.stop()
         for task in watchers:
             task.cancel()
         await asyncio.gather(*watchers, return_exceptions=True)
@@ -433,7 +563,9 @@ async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmu
                    round1=[r for r in streams if r.round < first],
                    warmup=warm, wall_s=round(wall, 3), max_active=max_active,
                    server=sampler.summary(baseline, config.sessions) if sampler else None,
-                   client=client)
+                   client=client, probe=probe.report([(sessions_from, sessions_to)]),
+                   rss_by_round_mb=[round((rss or 0) / 1024 / 1024, 2) for rss in rss_by_round]
+                   if sampler else None)
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -1,7 +1,7 @@
 """``manage.py loadtest``: tiny real runs against a Daphne process it starts, plus the
-pure helpers of ``streaming.loadclient`` (playout clock, percentiles) and
-``streaming.loadcapacity`` (capacity search, probe verdict, ceiling arithmetic). No timing
-is asserted: the numbers belong in BENCHMARKS.md."""
+pure helpers of ``streaming.loadclient`` (playout clock, percentiles, the loop probe's
+report) and ``streaming.loadcapacity`` (capacity search, probe verdict, ceiling
+arithmetic). No timing is asserted: the numbers belong in BENCHMARKS.md."""
 from __future__ import annotations
 
 import json
@@ -21,8 +21,15 @@ from streaming.loadcapacity import (
     search_capacity,
     sentences,
 )
-from streaming.loadclient import SCENARIOS, PlayoutClock, percentile, stats
-from streaming.management.commands.loadtest import Command
+from streaming.loadclient import (
+    SCENARIOS,
+    LoopProbe,
+    PlayoutClock,
+    percentile,
+    probe_line,
+    stats,
+)
+from streaming.management.commands.loadtest import Command, rss_growth
 from streaming.simulated import simulated_reply
 
 FAST = {"ramp": 0, "words": 12, "llm_first_token_ms": 5, "llm_tokens_per_s": 200,
@@ -59,8 +66,15 @@ def test_tiny_run_writes_a_sane_result(tmp_path: Path, capsys: pytest.CaptureFix
     assert {"p50", "p90", "p95", "p99", "max"} <= summary["client_ttfa_ms"].keys()
     assert result["records"]["final"] == 2 and result["records"]["lost"] == 0
     assert result["server"]["rss_peak_mb"] > 0
+    # The probe connection pinged while the sessions ran and its pongs came meanwhile.
+    probe = result["server_probe_ms"]
+    assert probe["n"] > 0 and probe["p50"] is not None and probe["max"] >= probe["p50"]
+    assert result["server_probe"]["pongs_during"] > 0 and not result["server_probe"]["errors"]
+    assert result["server_probe"]["pings_sent"] >= result["server_probe"]["pongs"] >= probe["n"]
     out = capsys.readouterr().out
     assert "client TTFA" in out and "records: 2 / 2" in out
+    assert "probe: a second connection's ping answered in p50 " in out
+    assert f"({probe['n']} pings)" in out
 
 
 def test_two_rounds_run_four_streams_count_the_two_of_round_two_and_record_all_four(
@@ -81,7 +95,34 @@ def test_two_rounds_run_four_streams_count_the_two_of_round_two_and_record_all_f
     assert result["config"]["rounds"] == 2 and result["config"]["counted_rounds"] == "2-2"
     assert result["records"]["expected"] == 4 and result["records"]["final"] == 4
     assert result["records"]["lost"] == 0 and not result["records"]["missing_ids"]
-    assert "records: 4 / 4" in capsys.readouterr().out
+    rss = result["rss_by_round_mb"]
+    assert len(rss) == 2 and all(mb > 0 for mb in rss)  # the server's RSS as each round ended
+    assert result["rss_growth_ratio"] == rss_growth(rss) > 0
+    out = capsys.readouterr().out
+    assert "records: 4 / 4" in out
+    assert f"server RSS at the end of each round: {rss[0]:g}, {rss[1]:g} MB" in out
+
+
+def test_rss_growth_is_the_last_round_over_the_first_and_needs_two_rounds() -> None:
+    assert rss_growth([100.0, 110.0, 125.0]) == 1.25
+    assert rss_growth([100.0]) is None and rss_growth(None) is None
+
+
+def test_probe_reports_the_pings_sent_and_the_pongs_received_within_the_spans() -> None:
+    probe = LoopProbe("ws://127.0.0.1:9")
+    probe.sent = 4
+    probe.pings = [(0.0, 2.0), (50.0, 3.0), (100.0, 40.0), (200.0, 1.0)]  # (sent at, round trip)
+
+    report = probe.report([(40.0, 120.0)])
+
+    assert probe.round_trips([(40.0, 120.0)]) == [3.0, 40.0]
+    assert report["server_probe_ms"]["n"] == 2 and report["server_probe_ms"]["max"] == 40.0
+    # the pong of the ping sent at 100 came at 140, after the span
+    assert report["server_probe"]["pongs_during"] == 1
+    assert report["server_probe"]["pings_sent"] == 4 and report["server_probe"]["pongs"] == 4
+    line = probe_line(report["server_probe_ms"])
+    assert line == ("probe: a second connection's ping answered in p50 21.5 ms, p99 39.6 ms, "
+                    "max 40.0 ms (2 pings)")
 
 
 def test_bad_options_are_command_errors() -> None:

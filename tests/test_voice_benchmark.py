@@ -191,10 +191,40 @@ def test_nothing_to_measure_is_a_command_error() -> None:
         call_command("voice_benchmark", spoken=0, typed=0)
 
 
-def test_one_spoken_and_one_typed_turn_against_the_server_it_starts(
+def test_a_long_turn_longer_than_the_server_takes_is_a_command_error() -> None:
+    with pytest.raises(CommandError, match="VOICEBOT_MAX_AUDIO_SECONDS"):
+        call_command("voice_benchmark", spoken=1, typed=0, long_turn_seconds=31)
+
+
+def test_a_long_turn_is_whole_clips_back_to_back_then_silence_to_the_second() -> None:
+    second = 2 * vb.MIC_RATE
+    clips = [("one", b"\x01" * second), ("two", b"\x02" * second), ("three", b"\x03" * second)]
+
+    text, pcm = vb.long_turn(iter(clips), 2.5)
+
+    assert text == "one two" and len(pcm) == 2.5 * second
+    assert pcm[:2 * second] == b"\x01" * second + b"\x02" * second
+    assert pcm[2 * second:] == bytes(second // 2)
+    with pytest.raises(ValueError, match="not one question fits"):
+        vb.long_turn(clips, 0.5)
+
+
+def test_a_turns_phases_split_transcribing_from_answering_on_the_clients_clock() -> None:
+    heard = vb.Capture(transcript={"text": "Hi."}, transcript_at=1500.0, done_at=4000.0)
+    assert vb.phases(heard, 1000.0, spoken=True) == {"transcribing": (1000.0, 1500.0),
+                                                      "answering": (1500.0, 4000.0)}
+    no_speech = vb.Capture(transcript={"text": ""}, transcript_at=1500.0, errors=["x"])
+    assert vb.phases(no_speech, 1000.0, spoken=True) == {"transcribing": (1000.0, 1500.0)}
+    assert vb.phases(vb.Capture(errors=["timeout"]), 1000.0, spoken=True) == {}
+    typed = vb.Capture(done_at=3000.0)
+    assert vb.phases(typed, 1000.0, spoken=False) == {"answering": (1000.0, 3000.0)}
+
+
+def test_one_spoken_one_long_and_one_typed_turn_against_the_server_it_starts(
         tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     output = tmp_path / "voice.json"
-    call_command("voice_benchmark", spoken=1, typed=1, warmup=0, output=str(output))
+    call_command("voice_benchmark", spoken=1, typed=1, warmup=0, long_turn_seconds=4,
+                 output=str(output))
 
     result = json.loads(output.read_text())
     assert result["config"]["server_started"]
@@ -207,5 +237,19 @@ def test_one_spoken_and_one_typed_turn_against_the_server_it_starts(
     assert wrote["sentences"] == vb.count_sentences(wrote["answer"]) >= 1
     assert result["server_env"]["set"]["LLM_PROVIDER"] == "local"
     assert result["machine"]["nproc"] >= 1 and result["failed_turns"] == 0
+    long = result["long_turn"]
+    assert long["speech_ms"] == 4000.0 and long["status"] == "completed"
+    assert long["transcript"].strip() and long["question"].startswith(vb.QUESTIONS[0])
+    # The probe's pings were answered while the turns ran, in each phase of them.
+    probe = result["server_probe_ms"]
+    assert probe["n"] > 0 and probe["p50"] is not None and probe["max"] >= probe["p50"]
+    assert result["server_probe"]["pongs_during"] > 0 and not result["server_probe"]["errors"]
+    phases = result["server_probe_by_phase_ms"]
+    assert list(phases) == list(vb.PROBE_PHASES)
+    assert all(phases[name]["n"] > 0 for name in ("transcribing", "answering",
+                                                   "long_turn_transcribing"))
     out = capsys.readouterr().out
     assert "voice-to-voice (ms)" in out and "audio before the last LLM delta" in out
+    assert "long spoken turn (4 s" in out
+    assert "probe: a second connection's ping answered in p50 " in out
+    assert "probe while Whisper transcribes a spoken turn: " in out

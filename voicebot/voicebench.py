@@ -14,6 +14,12 @@ connection (so the conversation's history never grows):
 - **Typed turns**: a fixed prompt inviting several sentences, sent as ``user_text``. Per
   turn: did the first binary audio frame arrive before the last ``llm`` delta (by the order
   of the frames on the socket), and how many sentences the answer has.
+- **A long spoken turn** (optional): the questions spoken back to back, then silence, up to
+  a given length (at most the server's 30 s), reported apart.
+- **The loop probe**: during the counted turns one more connection pings the server every
+  50 ms (``streaming.loadclient.LoopProbe``); its round trips are reported for all the
+  turns and by phase (``PROBE_PHASES``: while Whisper transcribes, while the LLM and Piper
+  answer), which shows whether anything holds the server's event loop.
 
 Sentence counting (``count_sentences``) is a simple rule: a sentence ends at a run of
 ``.``, ``!`` or ``?`` (closing quotes or brackets may follow) that is followed by whitespace
@@ -37,18 +43,22 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, WebSocketException
+from websockets.asyncio.client import ClientConnection
 
 from streaming.audio import resample_pcm
 from streaming.loadclient import (
     ENDPOINT_PATHS,
     MAX_FRAMES,
+    SOCKET_ERRORS,
     UNLIMITED_ACCESS_ENV,
+    LoopProbe,
+    Span,
     now_ms,
-    origin_of,
+    open_socket,
+    probe_line,
+    socket_error,
     stats,
 )
 from voicebot.stt_benchmark import normalize, silence, synthesize, word_errors
@@ -151,6 +161,8 @@ class Capture:
     last_delta_at: float | None = None
     last_delta_seq: int | None = None
     transcript: dict | None = None
+    transcript_at: float | None = None
+    done_at: float | None = None
     metrics: dict = field(default_factory=dict)
     session_id: str = ""
     status: str = ""
@@ -448,18 +460,56 @@ def machine_info() -> dict:
 # --- speech --------------------------------------------------------------------------------
 
 
+def piper_tts() -> Any:
+    """A Piper voice of this project (the client's own, not the server's)."""
+    from tts.providers.piper import PiperTTS
+
+    return PiperTTS()
+
+
 async def speak(questions: Iterable[str], tts: Any = None) -> dict[str, bytes]:
     """Each distinct question spoken once by Piper, at 16 kHz, with the trailing silence."""
-    if tts is None:
-        from tts.providers.piper import PiperTTS
-
-        tts = PiperTTS()
+    tts = tts or piper_tts()
     pause = silence(TRAILING_SILENCE_MS / 1000, rate=MIC_RATE)
     speech = {}
     for question in dict.fromkeys(questions):
         pcm = await synthesize(tts, question)
         speech[question] = resample_pcm(pcm, tts.sample_rate, MIC_RATE) + pause
     return speech
+
+
+LongTurn = tuple[str, bytes]  # what is said, and its 16 kHz PCM
+
+
+def long_turn(clips: Iterable[tuple[str, bytes]], seconds: float) -> LongTurn:
+    """One spoken turn of exactly ``seconds``: as many whole clips (text, PCM) as fit, back
+    to back, then silence; the texts joined. ValueError when not even the first fits."""
+    limit = 2 * round(seconds * MIC_RATE)
+    texts, pcm = [], bytearray()
+    for text, clip in clips:
+        if len(pcm) + len(clip) > limit:
+            break
+        texts.append(text)
+        pcm += clip
+    if not texts:
+        raise ValueError(f"not one question fits in {seconds:g} s")
+    return " ".join(texts), bytes(pcm) + bytes(limit - len(pcm))
+
+
+async def speak_long_turn(seconds: float, speech: Mapping[str, bytes],
+                          tts: Any = None) -> LongTurn:
+    """A long spoken turn (``long_turn``) of the questions in order, from the first again
+    when they run out; each spoken once (``speech`` holds those already spoken)."""
+    tts = tts or piper_tts()
+    spoken, clips = dict(speech), []
+    # Every clip lasts at least its trailing silence: this many are always enough.
+    for question in cycle(QUESTIONS, int(seconds * 1000 / TRAILING_SILENCE_MS) + 1):
+        if question not in spoken:
+            spoken |= await speak([question], tts)
+        clips.append((question, spoken[question]))
+        if sum(len(pcm) for _, pcm in clips) > 2 * seconds * MIC_RATE:
+            break
+    return long_turn(clips, seconds)
 
 
 # --- the client ----------------------------------------------------------------------------
@@ -479,7 +529,7 @@ async def read_turn(ws: ClientConnection, capture: Capture) -> None:
         event = json.loads(frame)
         kind = event.get("type")
         if kind == "transcript":
-            capture.transcript = event
+            capture.transcript, capture.transcript_at = event, at
         elif kind == "session":
             capture.session_id = event.get("session_id", "")
         elif kind == "llm":
@@ -493,7 +543,7 @@ async def read_turn(ws: ClientConnection, capture: Capture) -> None:
             if event.get("fatal") or not (capture.session_id or event.get("session_id")):
                 return
         elif kind == "done":
-            capture.status = event.get("status", "")
+            capture.status, capture.done_at = event.get("status", ""), at
             return
     capture.errors.append("too_many_frames")
 
@@ -508,8 +558,7 @@ async def converse(url: str, send: Sender, timeout_s: float) -> tuple[Capture, f
     t0: float | None = None
     try:
         async with asyncio.timeout(timeout_s):
-            async with connect(url, origin=origin_of(url), compression=None, proxy=None,
-                               max_size=None, open_timeout=timeout_s) as ws:
+            async with open_socket(url, timeout_s) as ws:
                 event = json.loads(await ws.recv())
                 if event.get("type") != "conversation":
                     capture.errors.append(f"unexpected:{event.get('type')}")
@@ -520,19 +569,32 @@ async def converse(url: str, send: Sender, timeout_s: float) -> tuple[Capture, f
                 finally:
                     reader.cancel()
                     await asyncio.gather(reader, return_exceptions=True)
-    except TimeoutError:
-        capture.errors.append("timeout")
-    except ConnectionClosed as exc:
-        capture.errors.append(f"closed:{exc.rcvd.code if exc.rcvd else 'none'}")
-    except (OSError, WebSocketException) as exc:
-        capture.errors.append(f"connect:{type(exc).__name__}: {exc}")
-    except ValueError as exc:  # a text frame that is not JSON
-        capture.errors.append(f"bad_frame:{exc}")
+    except SOCKET_ERRORS as exc:
+        capture.errors.append(socket_error(exc))
     return capture, t0
 
 
+Phases = dict[str, Span]  # what a turn's server was doing when, on the client's clock
+Row = TypeVar("Row", SpokenRow, TypedRow)
+
+
+def phases(capture: Capture, sent_at: float | None, *, spoken: bool) -> Phases:
+    """A turn's spans: ``transcribing`` (spoken: ``audio_end`` sent to the transcript) and
+    ``answering`` (the answer's start, the transcript or ``user_text`` sent, to ``done``)."""
+    spans: Phases = {}
+    answer_from = sent_at
+    if spoken:
+        heard = capture.transcript_at
+        if sent_at is not None and heard is not None:
+            spans["transcribing"] = (sent_at, heard)
+        answer_from = heard if (capture.transcript or {}).get("text") else None
+    if answer_from is not None:
+        spans["answering"] = (answer_from, capture.done_at or now_ms())
+    return spans
+
+
 async def spoken_turn(url: str, index: int, question: str, speech: bytes,
-                      timeout_s: float) -> SpokenRow:
+                      timeout_s: float) -> tuple[SpokenRow, Phases]:
     """Say ``speech`` like a microphone would, then measure the answer."""
     frames = mic_frames(speech)
 
@@ -549,10 +611,12 @@ async def spoken_turn(url: str, index: int, question: str, speech: bytes,
         return now_ms()
 
     capture, end_sent = await converse(url, send, timeout_s)
-    return spoken_row(index, question, len(speech) / 2 / MIC_RATE * 1000, capture, end_sent)
+    row = spoken_row(index, question, len(speech) / 2 / MIC_RATE * 1000, capture, end_sent)
+    return row, phases(capture, end_sent, spoken=True)
 
 
-async def typed_turn(url: str, index: int, prompt: str, timeout_s: float) -> TypedRow:
+async def typed_turn(url: str, index: int, prompt: str,
+                     timeout_s: float) -> tuple[TypedRow, Phases]:
     """Type ``prompt`` and watch the answer's text and audio."""
 
     async def send(ws: ClientConnection, reader: asyncio.Task) -> float:
@@ -561,17 +625,28 @@ async def typed_turn(url: str, index: int, prompt: str, timeout_s: float) -> Typ
         return sent
 
     capture, sent_at = await converse(url, send, timeout_s)
-    return typed_row(index, prompt, capture, sent_at)
+    return typed_row(index, prompt, capture, sent_at), phases(capture, sent_at, spoken=False)
+
+
+PROBE_PHASES = {  # the probe's spans by what the server was doing (see ``phases``)
+    "transcribing": "Whisper transcribes a spoken turn",
+    "answering": "the LLM and Piper answer",
+    "long_turn_transcribing": "Whisper transcribes the long turn",
+    "long_turn_answering": "the long turn is answered",
+}
 
 
 @dataclass
 class BenchmarkRun:
-    """Every turn of a run and its summaries."""
+    """Every turn of a run, its summaries and the probe's round trips."""
 
     spoken: list[SpokenRow]
     typed: list[TypedRow]
     warmup: list[TypedRow]
     wall_s: float
+    long_turn: SpokenRow | None = None
+    probe: dict = field(default_factory=dict)  # ``LoopProbe.report`` over the counted turns
+    probe_by_phase: dict[str, dict] = field(default_factory=dict)  # PROBE_PHASES: stats
 
     @property
     def spoken_summary(self) -> dict:
@@ -586,34 +661,78 @@ class BenchmarkRun:
     @property
     def failed(self) -> int:
         """Counted turns that did not complete cleanly."""
-        return sum(not r.ok for r in [*self.spoken, *self.typed])
+        extra = [self.long_turn] if self.long_turn else []
+        return sum(not r.ok for r in [*self.spoken, *extra, *self.typed])
 
 
 async def run_benchmark(base_url: str, *, speech: Mapping[str, bytes],
                         questions: Sequence[str], prompts: Sequence[str], warmup: int = 1,
-                        timeout_s: float = 60.0,
+                        timeout_s: float = 60.0, long: LongTurn | None = None,
                         progress: Callable[[str], None] | None = None) -> BenchmarkRun:
-    """Warm-up typed turns (not counted), then the spoken turns, then the typed ones, one at
-    a time, each on its own connection; ``progress(line)`` after each turn."""
+    """Warm-up typed turns (not counted), then the spoken turns, the ``long`` spoken turn
+    if any, then the typed ones, one at a time, each on its own connection, while a
+    ``LoopProbe`` pings the server; ``progress(line)`` after each turn."""
     url = base_url.rstrip("/") + ENDPOINT_PATHS["voicebot"]
     say = progress or (lambda line: None)
     started = time.perf_counter()
     warm = []
     for i, prompt in enumerate(cycle(PROMPTS, warmup)):
-        warm.append(await typed_turn(url, -1 - i, prompt, timeout_s))
+        warm.append((await typed_turn(url, -1 - i, prompt, timeout_s))[0])
         say(f"warm-up {i + 1}/{warmup}: {warm[-1].status}")
+    probe = LoopProbe(url, timeout_s=timeout_s)
+    await probe.start()
+    turns: list[Span] = []
+    spans: dict[str, list[Span]] = {}
+
+    async def timed(turn: Awaitable[tuple[Row, Phases]], prefix: str = "") -> Row:
+        at = now_ms()
+        row, turn_phases = await turn
+        turns.append((at, now_ms()))
+        for name, span in turn_phases.items():
+            spans.setdefault(prefix + name, []).append(span)
+        return row
+
     spoken = []
     for i, question in enumerate(questions):
-        row = await spoken_turn(url, i, question, speech[question], timeout_s)
+        row = await timed(spoken_turn(url, i, question, speech[question], timeout_s))
         spoken.append(row)
         say(f"spoken {i + 1}/{len(questions)}: voice-to-voice "
             f"{_fmt(row.voice_to_voice_ms, 0)} ms, {row.status}")
+    long_row = None
+    if long:
+        text, pcm = long
+        seconds = len(pcm) / 2 / MIC_RATE
+        long_row = await timed(spoken_turn(url, 0, text, pcm, timeout_s + seconds),
+                               "long_turn_")
+        say(f"long turn ({seconds:g} s): transcribed in {_fmt(long_row.stt_ms, 0)} ms, "
+            f"voice-to-voice {_fmt(long_row.voice_to_voice_ms, 0)} ms, {long_row.status}")
     typed = []
     for i, prompt in enumerate(prompts):
-        typed.append(await typed_turn(url, i, prompt, timeout_s))
+        typed.append(await timed(typed_turn(url, i, prompt, timeout_s)))
         say(f"typed {i + 1}/{len(prompts)}: {typed[-1].sentences} sentences, "
             f"audio before last delta: {typed[-1].audio_before_last_delta}, {typed[-1].status}")
-    return BenchmarkRun(spoken, typed, warm, round(time.perf_counter() - started, 3))
+    await probe.stop()
+    return BenchmarkRun(spoken, typed, warm, round(time.perf_counter() - started, 3),
+                        long_turn=long_row, probe=probe.report(turns),
+                        probe_by_phase={name: stats(probe.round_trips(spans[name]))
+                                        for name in PROBE_PHASES if name in spans})
+
+
+def probe_lines(run: BenchmarkRun) -> str:
+    """The probe's round trips during the turns, then while the server did each thing."""
+    lines = [probe_line(run.probe["server_probe_ms"], run.probe["server_probe"]["errors"])]
+    lines += [probe_line(round_trips, label=f"probe while {PROBE_PHASES[name]}")
+              for name, round_trips in run.probe_by_phase.items()]
+    return "\n".join(lines)
+
+
+def long_turn_line(row: SpokenRow) -> str:
+    """The long spoken turn in one line."""
+    return (f"long spoken turn ({row.speech_ms / 1000:g} s, {len(row.question.split())} words):"
+            f" transcribed in {_fmt(row.stt_ms, 0)} ms, voice-to-voice "
+            f"{_fmt(row.voice_to_voice_ms, 0)} ms, {_fmt(row.transcript_word_errors, 0)} word "
+            f"errors, {row.status}" + (f"; errors: {', '.join(row.errors)}" if row.errors
+                                      else ""))
 
 
 def document(run: BenchmarkRun, *, config: dict, machine: dict, env: dict | None,
@@ -625,7 +744,10 @@ def document(run: BenchmarkRun, *, config: dict, machine: dict, env: dict | None
         "server_env": env,
         "spoken": {"summary": run.spoken_summary, "turns": [asdict(r) for r in run.spoken]},
         "typed": {"summary": run.typed_summary, "turns": [asdict(r) for r in run.typed]},
+        "long_turn": asdict(run.long_turn) if run.long_turn else None,
         "warmup": [asdict(r) for r in run.warmup],
+        **run.probe,
+        "server_probe_by_phase_ms": run.probe_by_phase,
         "failed_turns": run.failed,
         "wall_s": run.wall_s,
         "finished_at": datetime.now(UTC).isoformat(),

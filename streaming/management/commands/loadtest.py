@@ -3,10 +3,12 @@
 By default it starts one ``daphne`` process on a free loopback port (throwaway SQLite
 database, the scenario's simulated providers set through ``SIMULATED_*`` environment
 variables), runs the sessions from this process (``streaming.loadclient``), samples the
-server's CPU and memory, checks that every session left its record, prints percentile
-tables and writes a JSON result file. ``--url`` targets a running deployment instead.
-``--capacity`` measures Piper's compute ceiling and searches the largest number of paced
-listeners the server serves without gaps (``streaming.loadcapacity``).
+server's CPU and memory (and its RSS as each round ends), pings it from one more connection
+to see how long a message waits for its event loop (``LoopProbe``), checks that every
+session left its record, prints percentile tables and writes a JSON result file. ``--url``
+targets a running deployment instead. ``--capacity`` measures Piper's compute ceiling and
+searches the largest number of paced listeners the server serves without gaps
+(``streaming.loadcapacity``).
 """
 from __future__ import annotations
 
@@ -45,6 +47,7 @@ from streaming.loadclient import (
     ClientConfig,
     LoadRun,
     Scenario,
+    probe_line,
     rows_as_dicts,
     run_load,
     summarize,
@@ -236,6 +239,10 @@ class Command(BaseCommand):
         "Run N concurrent streaming sessions against a Daphne server this command starts "
         "(or --url), measure time to first audio, pipeline overhead, underruns for a "
         "real-time listener, errors, server CPU and memory, and write a JSON result. "
+        "Meanwhile one more connection (the probe) pings the server every 50 ms: "
+        "server_probe_ms is its round trips (p50, p99, max, n), how long a message waited "
+        "for the server's event loop. With a server started here, rss_by_round_mb is its "
+        "RSS as each round ended and rss_growth_ratio the last over the first. "
         "--capacity instead measures Piper's compute ceiling and searches the largest N "
         "of paced listeners served without gaps."
     )
@@ -251,7 +258,8 @@ class Command(BaseCommand):
         parser.add_argument("--rounds", type=int, default=1,
                             help="streams each session runs back to back, a new connection "
                                  "each (default 1); with 2 or more round 1 is the warm-up of "
-                                 "the steady state and only rounds 2.. are counted")
+                                 "the steady state and only rounds 2.. are counted; the "
+                                 "server's RSS is reported as each round ends")
         parser.add_argument("--endpoint", choices=("tts", "voicebot"), default="tts")
         parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="standard",
                             help="standard: LLM first token 300 ms, 40 tokens/s, ~80 words; "
@@ -503,7 +511,10 @@ class Command(BaseCommand):
         summary = summarize(run.rows)
         result = {"config": info, "summary": summary, "server": run.server,
                   "client": run.client, "records": records, "wall_s": run.wall_s,
-                  "max_active_sessions": run.max_active, "sessions": rows_as_dicts(run.rows),
+                  "max_active_sessions": run.max_active, **run.probe,
+                  "rss_by_round_mb": run.rss_by_round_mb,
+                  "rss_growth_ratio": rss_growth(run.rss_by_round_mb),
+                  "sessions": rows_as_dicts(run.rows),
                   "round1_sessions": rows_as_dicts(run.round1),
                   "warmup_sessions": rows_as_dicts(run.warmup)}
         w = self.stdout.write
@@ -530,6 +541,14 @@ class Command(BaseCommand):
             w(f"server: CPU mean {s['cpu_mean_percent']}% (peak {s['cpu_peak_percent']}%), "
               f"RSS baseline {s['rss_baseline_mb']} MB, peak {s['rss_peak_mb']} MB, "
               f"{s['rss_per_session_mb'] * 1024:.1f} KB per concurrent session")
+        if run.rss_by_round_mb is None:
+            w("server RSS by round: unknown (--url: the server's process is not known here)")
+        else:
+            ratio = result["rss_growth_ratio"]
+            w(f"server RSS at the end of each round: "
+              f"{', '.join(f'{mb:g}' for mb in run.rss_by_round_mb)} MB"
+              f"{f'; last / first {ratio:.3f}' if ratio is not None else ''}")
+        w(probe_line(result["server_probe_ms"], result["server_probe"]["errors"]))
         c = run.client
         w(f"client: CPU mean {c['cpu_mean_percent']}%, event-loop lag p50 "
           f"{_fmt(c['loop_lag_ms']['p50'])} ms, p99 {_fmt(c['loop_lag_ms']['p99'])} ms, "
@@ -660,6 +679,13 @@ def _fmt(value: float | None) -> str:
     if isinstance(value, int):  # a count
         return str(value)
     return "-" if value is None else f"{value:.1f}"
+
+
+def rss_growth(rss_by_round_mb: list[float] | None) -> float | None:
+    """The server's RSS after the last round / after the first (None without two rounds)."""
+    if not rss_by_round_mb or len(rss_by_round_mb) < 2 or not rss_by_round_mb[0]:
+        return None
+    return round(rss_by_round_mb[-1] / rss_by_round_mb[0], 3)
 
 
 def _counted_rounds(rounds: int) -> str:
