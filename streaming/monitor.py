@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 MONITOR_GROUP = "streaming.monitor"
 STREAMS_GROUP = "streaming.streams"
 PROGRESS_INTERVAL_S = 1.0
+RESYNC_S = 10.0  # a fresh snapshot: what a full channel dropped is right again after this
 _pending: set[asyncio.Task] = set()
 
 
@@ -110,11 +111,29 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
         await self.accept()
         await close_orphaned_sessions_once()  # no ghosts of a killed process in the list
+        await self.send_snapshot()
+        self.resync = asyncio.create_task(self.resync_every(RESYNC_S))
+
+    async def send_snapshot(self) -> None:
+        """The sessions running now, from the database (every process writes there)."""
         await self.send_json({"type": "snapshot", "server": SERVER, "can_stop": self.can_stop,
                               "sessions": await live_sessions()})
 
+    async def resync_every(self, interval_s: float) -> None:
+        """Events are best effort (a Redis channel at capacity drops them, silently): a
+        snapshot every ``interval_s`` puts the page right."""
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                await self.send_snapshot()
+            except Exception:
+                logger.warning("the monitor could not send a snapshot", exc_info=True)
+
     async def disconnect(self, code: int) -> None:
         """Stop listening."""
+        resync = getattr(self, "resync", None)
+        if resync is not None:
+            resync.cancel()
         await self.channel_layer.group_discard(MONITOR_GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None
