@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -239,4 +240,24 @@ async def test_a_snapshot_every_few_seconds_puts_right_start_and_end_events_that
             break
 
     assert sid not in first and sid in listed and sid not in later
+    await monitor.disconnect()
+
+
+@pytest.mark.parametrize("frame", [
+    "{oops", "[" * 20_000 + "]" * 20_000, '{"type": "stop"}', '{"type": "stop", "session_id": 5}',
+    '{"type": "dance"}', "[1, 2]", '{"type": "stop", "session_id": NaN}',
+])
+async def test_bad_monitor_frames_get_an_error_and_the_socket_lives(frame: str, caplog) -> None:
+    monitor = await monitor_for(await staff_user())
+    assert (await monitor.connect())[0]
+    await next_snapshot(monitor)
+
+    await monitor.send_to(text_data=frame)
+    error = await monitor.receive_json_from()
+    await monitor.send_to(bytes_data=b"\x00")
+    binary_error = await monitor.receive_json_from()
+
+    assert error["type"] == "error" and len(error["message"]) < 300
+    assert binary_error["type"] == "error"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     await monitor.disconnect()

@@ -3,6 +3,7 @@ cancel, disconnect and provider failure, each leaving a session record."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 import wave
 
@@ -116,7 +117,8 @@ async def test_streamed_deltas_get_audio_before_the_input_ends(ws_client) -> Non
     ('{"a": ' * 20_000 + "1" + "}" * 20_000, "message_too_long"),
     ('{"type": "' + "x" * 10_000 + '"}', "unknown_type"),
 ])
-async def test_bad_frames_get_an_error_and_the_socket_lives(ws_client, frame, code) -> None:
+async def test_bad_frames_get_an_error_and_the_socket_lives(ws_client, frame, code,
+                                                           caplog) -> None:
     client = await ws_client()
     await client.send_raw(text=frame)
 
@@ -126,6 +128,13 @@ async def test_bad_frames_get_an_error_and_the_socket_lives(ws_client, frame, co
     assert error["message"] and len(error["message"]) < 300  # a short excerpt at most
     await client.send(type="start", text="Still here. Still working.", tts="simulated")
     assert (await client.receive_until("done"))["status"] == "completed"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
+    assert await running_rows() == 0
+
+
+@database_sync_to_async
+def running_rows() -> int:
+    return StreamSession.objects.filter(status="running").count()
 
 
 async def test_an_unknown_provider_error_lists_only_the_providers_users_may_choose(

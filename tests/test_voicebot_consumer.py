@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 
 import pytest
@@ -214,8 +215,20 @@ async def test_reset_starts_a_new_conversation(ws_client) -> None:
     (['{"type": "user_text", "text": "  "}'], "empty_text"),
     (['{"type": "text", "delta": "hi"}'], "unknown_type"),
     (['{"type": "user_text", "text": "Hi.", "tts": "nope"}'], "unknown_provider"),
+    (['{"type": "user_text", "text": "Hi\\u0000 there."}'], "bad_text"),
+    (['{"type": "user_text", "text": "Hi \\ud800 there."}'], "bad_text"),
+    (['{"type": "user_text", "text": "' + "x" * 6000 + '"}'], "text_too_long"),
+    (['{"type": "cancel", "played_ms": NaN}'], "bad_json"),
+    (['{"type": "cancel", "played_ms": 1099511627776}'], "bad_field"),
+    (['{"type": "played", "ms": Infinity}'], "bad_json"),
+    (['{"type": "client_metrics", "underruns": 1e300}'], "no_session"),
+    (['{"type": "audio_start", "sample_rate": 16000.5}'], "bad_field"),
+    (['{"type": "audio_start", "sample_rate": true}'], "bad_field"),
+    (["[" * 20_000 + "]" * 20_000], "bad_json"),
+    (['{"type": "reset", "x": ' + "[" * 20_000 + "]" * 20_000 + "}"], "bad_json"),
 ])
-async def test_bad_input_gets_an_error_and_the_socket_lives(ws_client, frames, code) -> None:
+async def test_bad_input_gets_an_error_and_the_socket_lives(ws_client, frames, code,
+                                                            caplog) -> None:
     client, _ = await connect(ws_client)
     for frame in frames:
         if isinstance(frame, bytes):
@@ -226,8 +239,16 @@ async def test_bad_input_gets_an_error_and_the_socket_lives(ws_client, frames, c
     error = await client.receive_until("error")
 
     assert error["code"] == code and error["fatal"] is False
+    assert len(error["message"]) < 300  # a short excerpt of the input at most
     await client.send(type="user_text", text="Are you still there?", tts="simulated")
     assert (await client.receive_until("done"))["status"] == "completed"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
+    assert await running_rows() == 0
+
+
+@database_sync_to_async
+def running_rows() -> int:
+    return StreamSession.objects.filter(status="running").count()
 
 
 async def test_audio_over_the_limit_is_refused(ws_client, settings) -> None:

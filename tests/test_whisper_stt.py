@@ -305,3 +305,33 @@ def test_word_errors_count_substitutions_deletions_and_insertions() -> None:
     assert word_errors("a b c d".split(), "a b b c d".split()) == 1  # insertion
     assert word_errors("a b".split(), []) == 2
     assert wer("What time is it?", "what time is") == pytest.approx(0.25)
+
+
+async def test_a_transcription_cancelled_while_queued_never_runs(
+        make_stt: Callable[..., WhisperSTT], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A barged-in turn's transcription waiting for the worker is dropped, not run."""
+    import threading
+
+    adapter = make_stt(max_workers=1)
+    started, release, ran = threading.Event(), threading.Event(), []
+
+    def work(pcm: bytes, sample_rate: int) -> Transcript:
+        ran.append(len(pcm))
+        started.set()
+        release.wait(30)
+        return Transcript()
+
+    monkeypatch.setattr(adapter, "_transcribe", work)
+    first = asyncio.create_task(adapter.transcribe(b"\x00\x00" * 100, sample_rate=16000))
+    await asyncio.to_thread(started.wait, 30)
+    queued = asyncio.create_task(adapter.transcribe(b"\x00\x00" * 200, sample_rate=16000))
+    await asyncio.sleep(0)  # one loop step: the task runs to its submit (no await before it)
+    queued.cancel()
+    release.set()
+
+    assert await first == Transcript()
+    with pytest.raises(asyncio.CancelledError):
+        await queued
+    adapter.close()
+    await asyncio.to_thread(adapter._executor.shutdown, True)
+    assert ran == [200]
