@@ -37,9 +37,9 @@ from streaming.providers import (
     UnknownProvider,
     UnknownVoice,
     get_provider,
-    resolve_tts,
 )
 from streaming.speakable import SpeakableFilter
+from streaming.voices import resolve_tts
 
 logger = logging.getLogger(__name__)
 
@@ -272,10 +272,11 @@ class StreamingConsumer:
         return emit
 
     # --- streams --------------------------------------------------------------------------
-    def resolve_tts(self, alias: str | None, voice: str | None) -> tuple[TTS, str, str | None]:
+    async def resolve_tts(self, alias: str | None, voice: str | None
+                          ) -> tuple[TTS, str, str | None]:
         """The TTS adapter, its alias and the voice for a request; refuses unknown ones."""
         with refused_providers():
-            return resolve_tts(alias, voice)
+            return await resolve_tts(alias, voice)
 
     def speaker(self, tts: TTS, alias: str, session_id: uuid.UUID) -> FallbackTTS:
         """The requested TTS with its fallbacks (``STREAMING['TTS_FALLBACK']``) and timeouts."""
@@ -317,7 +318,7 @@ class StreamingConsumer:
                            session_fields: dict | None = None,
                            announce: dict | None = None) -> ActiveStream:
         """Stop any running stream, announce a new session and run it in its own task."""
-        tts, alias, voice = self.resolve_tts(tts_alias, voice)
+        tts, alias, voice = await self.resolve_tts(tts_alias, voice)
         await self.stop_stream("superseded")
         session_id = uuid.uuid4()
         audio = bytearray() if settings.STREAMING["STORE_AUDIO"] else None

@@ -36,7 +36,7 @@ def llm_info(alias: str) -> dict:
     that knows its model's name, like the local one, labels itself)."""
     info = next((p for p in providers("llm", include_hidden=True) if p.alias == alias), None)
     try:
-        label = getattr(get_provider("llm", alias), "label", None)
+        label = get_provider("llm", alias).label
     except (UnknownProvider, ImproperlyConfigured):
         label = None
     return {"llm": alias, "llm_label": label or (info.label if info else alias),
@@ -169,7 +169,7 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
                          stt_alias: str = "", stt_ms: float | None = None) -> None:
         """Add the user's words to the history and stream the LLM's answer into speech."""
         llm = provider("llm", self.llm_alias)
-        self.resolve_tts(tts, voice)  # refuse a bad provider or voice before touching history
+        await self.resolve_tts(tts, voice)  # refuse a bad provider or voice before the history
         self.last_turn = None  # the answer before is no longer the one to cut
         self.remember({"role": "user", "content": user_text})
         self.turns += 1

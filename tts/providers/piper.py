@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError, logged_error
+from streaming.protocols import TTS, ProviderError, logged_error
 from streaming.scheduling import DeadlinePool, need_by
 
 WARM_UP_TEXT = "Ready."
@@ -75,8 +75,10 @@ def pieces(text: str, limit: int) -> Iterator[str]:
         yield text
 
 
-class PiperTTS:
+class PiperTTS(TTS):
     """Streams Piper's audio for a text, one chunk per sentence, at 22,050 Hz."""
+
+    cold_start = True
 
     def __init__(self, *, model_path: str | None = None, config_path: str | None = None,
                  max_workers: int = 2, threads: int = 1, scheduling: str = "deadline") -> None:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError
+from streaming.protocols import LLM, ProviderError
 
 if TYPE_CHECKING:
     import openai
@@ -119,7 +119,7 @@ class OpenAIClientHolder:
             await client.close()
 
 
-class OpenAILLM(OpenAIClientHolder):
+class OpenAILLM(OpenAIClientHolder, LLM):
     """Streams chat-completion text deltas from an OpenAI-compatible server."""
 
     error_prefix = "OpenAI LLM request failed"
