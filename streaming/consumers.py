@@ -319,6 +319,8 @@ class StreamingConsumer:
                            announce: dict | None = None) -> ActiveStream:
         """Stop any running stream, announce a new session and run it in its own task."""
         tts, alias, voice = await self.resolve_tts(tts_alias, voice)
+        with refused_providers():  # e.g. a voice whose files are missing
+            tts.check()
         await self.stop_stream("superseded")
         session_id = uuid.uuid4()
         audio = bytearray() if settings.STREAMING["STORE_AUDIO"] else None

@@ -112,7 +112,7 @@ async def resolve_tts(original: StreamSession, alias: str | None = None,
     if from_original:
         voice = original.voice
     try:
-        tts, alias, voice = await voices.resolve_tts(alias, voice)
+        tts, alias, voice = await voices.resolve_tts(alias, voice, operator=True)
     except UnknownProvider as exc:
         raise ReplayError(str(exc)) from None
     except UnknownVoice as exc:

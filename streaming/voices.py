@@ -5,10 +5,17 @@ from __future__ import annotations
 
 import asyncio
 
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from streaming.protocols import TTS, ProviderError
-from streaming.providers import UnknownVoice, default_alias, get_provider, providers
+from streaming.providers import (
+    UnknownProvider,
+    UnknownVoice,
+    default_alias,
+    get_provider,
+    providers,
+)
 
 LIST_TIMEOUT_S = 5.0
 
@@ -50,10 +57,18 @@ async def voices_of(tts: TTS) -> tuple[list[str], str]:
     return voices + [v["name"] for v in listed if v["name"] not in voices], ""
 
 
-async def resolve_tts(alias: str | None, voice: str | None) -> tuple[TTS, str, str | None]:
+async def resolve_tts(alias: str | None, voice: str | None, *, operator: bool = False
+                      ) -> tuple[TTS, str, str | None]:
     """The TTS adapter, its alias and the voice (default: its first) for a request: a voice
-    the catalog offers is accepted. Raises ``UnknownProvider``, ``UnknownVoice`` or
-    ``ImproperlyConfigured``."""
+    the catalog offers is accepted; a hidden provider only when ``STREAMING_HIDDEN_PROVIDERS``
+    is on or an ``operator`` (a management command) asks. Raises ``UnknownProvider``,
+    ``UnknownVoice`` or ``ImproperlyConfigured``."""
+    allow_hidden = operator or settings.STREAMING["HIDDEN_PROVIDERS"]
+    if alias and alias != default_alias("tts") and not allow_hidden:
+        public = [info.alias for info in providers("tts")]
+        if alias not in public:  # a hidden one (tests, benchmarks) is refused like unknown
+            raise UnknownProvider(f"unknown tts provider {alias!r} "
+                                  f"(configured: {', '.join(public) or 'none'})")
     alias = alias or default_alias("tts")
     tts = get_provider("tts", alias)
     configured = [str(v) for v in tts.voices]

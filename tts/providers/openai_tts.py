@@ -15,8 +15,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from streaming.openai_client import OpenAIClientHolder, import_openai
 from streaming.protocols import TTS, ProviderError
-from voicebot.providers.openai_llm import OpenAIClientHolder, import_openai
 
 OPENAI_VOICES = (
     "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",

@@ -98,7 +98,18 @@ class PiperTTS(TTS):
 
     @cached_property
     def _config(self) -> dict:
-        return json.loads(self._paths[1].read_text(encoding="utf-8"))
+        path = self._paths[1]
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ImproperlyConfigured(f"the Piper voice's config {str(path)!r} cannot be "
+                                       f"read ({type(exc).__name__})") from exc
+
+    def check(self) -> None:
+        """Raise ``ImproperlyConfigured`` when the voice's files are missing or unreadable."""
+        self.sample_rate  # noqa: B018 (reads the config)
+        if not self._paths[0].is_file():
+            raise ImproperlyConfigured(f"the Piper voice {str(self._paths[0])!r} is missing")
 
     @property
     def sample_rate(self) -> int:

@@ -11,8 +11,8 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from streaming.audio import pcm_to_wav
+from streaming.openai_client import OpenAIClientHolder, import_openai
 from streaming.protocols import STT
-from voicebot.providers.openai_llm import OpenAIClientHolder, import_openai
 
 
 class OpenAISTT(OpenAIClientHolder, STT):
