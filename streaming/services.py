@@ -61,6 +61,16 @@ def create_session(session_id: uuid.UUID, **fields: object) -> None:
     StreamSession.objects.create(id=session_id, server=SERVER, **fields)
 
 
+@database_sync_to_async
+def record_failed_session(session_id: uuid.UUID, *, error: str, end_reason: str,
+                          **fields: object) -> None:
+    """Insert the record of a stream that failed before it could start (e.g. its turn's
+    transcription failed)."""
+    StreamSession.objects.create(id=session_id, server=SERVER, error=error,
+                                 status=StreamSession.Status.FAILED, end_reason=end_reason,
+                                 ended_at=timezone.now(), **fields)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

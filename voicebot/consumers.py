@@ -141,10 +141,11 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
             heard = await stt.transcribe(pcm, sample_rate=rate)
             text = heard.strip()
         except ProviderError as exc:
-            await self.send_error("provider_error", str(exc))
+            await self.turn_failed("provider_error", str(exc), stt_alias, started)
             return
         except Exception as exc:  # a bug: the turn still ends with an error the page shows
-            await self.send_error("internal_error", logged_error("transcription failed", exc))
+            message = logged_error("transcription failed", exc)
+            await self.turn_failed("internal_error", message, stt_alias, started)
             return
         stt_ms = round((time.monotonic() - started) * 1000, 3)
         words = [[w.text, w.start_ms, w.end_ms] for w in getattr(heard, "words", ())]
@@ -158,6 +159,18 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
             await self.begin_turn(text, tts=tts, voice=voice, stt_alias=stt_alias, stt_ms=stt_ms)
         except ProtocolError as err:
             await self.send_error(err.code, str(err))
+
+    async def turn_failed(self, code: str, message: str, stt_alias: str,
+                          started: float) -> None:
+        """A spoken turn failed before its answer: the client gets the error and the turn
+        a ``failed`` session record."""
+        session_id = uuid.uuid4()
+        await self.send_error(code, message, session_id=session_id)
+        link = {"conversation_id": self.conversation_id} if self.turns else {}  # saved
+        await services.record_failed_session(
+            session_id, error=message, end_reason="stt_failed", kind=self.kind,
+            tts_provider=self.preferences[0] or default_alias("tts"), stt_provider=stt_alias,
+            stt_ms=round((time.monotonic() - started) * 1000, 3), **link)
 
     def turn_preferences(self, msg: dict) -> tuple[str | None, str | None]:
         """The TTS provider and voice of a turn: the message's, else the last chosen."""
