@@ -31,7 +31,7 @@ from streaming.engine import (
     TextInput,
 )
 from streaming.fallback import FallbackTTS, Timeouts
-from streaming.monitor import STREAMS_GROUP, SessionPublisher
+from streaming.monitor import STREAMS_GROUP, SessionPublisher, watch_for
 from streaming.protocols import TTS, logged_error
 from streaming.providers import (
     UnknownProvider,
@@ -183,6 +183,10 @@ class StreamingConsumer:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def monitor_watching(self, message: dict) -> None:
+        """A monitor watches: publish progress for a while."""
+        watch_for(message["seconds"])
 
     async def stream_stop(self, message: dict) -> None:
         """A monitor asked to stop a session: stop it if it runs here."""
@@ -343,6 +347,7 @@ class StreamingConsumer:
         }, session_id)
         stream.created = asyncio.create_task(services.create_session(
             session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
+            channel=self.channel_name,
             sample_rate=engine.sample_rate, **stream.session_fields,
         ))
         stream.task = asyncio.create_task(self.run_stream(stream, deltas),
