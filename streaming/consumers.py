@@ -14,7 +14,7 @@ import re
 import uuid
 from collections.abc import AsyncIterable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import NoReturn
 
 from channels.consumer import get_handler_name
@@ -68,36 +68,36 @@ class ProtocolError(Exception):
         self.fatal = fatal
 
 
+@dataclass(frozen=True)
+class StreamOrigin:
+    """Where a stream's text comes from, stored on its record: the LLM that writes it and,
+    for a voicebot turn, the conversation, the turn and how the user's words were heard."""
+
+    llm_provider: str = ""
+    conversation_id: uuid.UUID | None = None
+    turn: int | None = None
+    user_text: str = ""
+    stt_provider: str = ""
+    stt_ms: float | None = None
+
+
 @dataclass
 class ActiveStream:
     """The stream running on a connection."""
 
     session_id: uuid.UUID
     engine: StreamEngine
+    tts: FallbackTTS  # the requested TTS with its fallbacks (the engine's ``tts``)
     tts_alias: str
     voice: str | None
+    origin: StreamOrigin
     input: TextInput | None = None
     task: asyncio.Task | None = None
     created: asyncio.Task | None = None
     end_reason: str = ""
     played_ms: float | None = None
-    session_fields: dict = field(default_factory=dict)
     audio: bytearray | None = None  # what was sent, when storing audio is on
     publisher: SessionPublisher | None = None
-
-
-def engine_config() -> EngineConfig:
-    """Engine tunables from ``settings.STREAMING``."""
-    conf = settings.STREAMING
-    return EngineConfig(
-        queue_size=conf["QUEUE_SIZE"],
-        frame_ms=conf["FRAME_MS"],
-        max_lead_ms=conf["MAX_LEAD_MS"],
-        lookahead_segments=conf["LOOKAHEAD_SEGMENTS"],
-        lookahead_ms=conf["LOOKAHEAD_MS"],
-        progress_interval_ms=conf["PROGRESS_INTERVAL_MS"],
-        sequential=conf.get("SEQUENTIAL", False),
-    )
 
 
 @contextmanager
@@ -318,8 +318,7 @@ class StreamingConsumer:
 
     async def start_stream(self, deltas: AsyncIterable[str], *, tts_alias: str | None,
                            voice: str | None, text_input: TextInput | None = None,
-                           echo_type: str | None = None,
-                           session_fields: dict | None = None,
+                           origin: StreamOrigin = StreamOrigin(),
                            announce: dict | None = None) -> ActiveStream:
         """Stop any running stream, announce a new session and run it in its own task."""
         tts, alias, voice = await self.resolve_tts(tts_alias, voice)
@@ -330,15 +329,17 @@ class StreamingConsumer:
         audio = bytearray() if settings.STREAMING["STORE_AUDIO"] else None
         publisher = SessionPublisher(self.channel_layer, session_id, {
             "kind": self.kind, "tts": alias, "voice": voice,
-            "llm": (session_fields or {}).get("llm_provider", ""),
+            "llm": origin.llm_provider,
         })
-        engine = StreamEngine(self.speaker(tts, alias, session_id),
+        speaker = self.speaker(tts, alias, session_id)
+        llm_text = bool(origin.llm_provider)
+        engine = StreamEngine(speaker,
                               self.emitter(session_id, audio, publisher), voice=voice,
-                              config=engine_config(), speakable=SpeakableFilter(),
-                              echo_type=echo_type)
-        stream = ActiveStream(session_id, engine, alias, voice, text_input,
-                              session_fields=session_fields or {}, audio=audio,
-                              publisher=publisher)
+                              config=EngineConfig.from_settings(settings.STREAMING),
+                              speakable=SpeakableFilter(), llm_text=llm_text,
+                              echo_deltas_as="llm" if llm_text else None)
+        stream = ActiveStream(session_id, engine, speaker, alias, voice, origin, text_input,
+                              audio=audio, publisher=publisher)
         self.stream = stream
         self.session_ids = [*self.session_ids[-KEEP_SESSION_IDS + 1:], session_id]
         await self.send_event({
@@ -348,7 +349,7 @@ class StreamingConsumer:
         stream.created = asyncio.create_task(services.create_session(
             session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
             channel=self.channel_name,
-            sample_rate=engine.sample_rate, **stream.session_fields,
+            sample_rate=engine.sample_rate, **asdict(origin),
         ))
         stream.task = asyncio.create_task(self.run_stream(stream, deltas),
                                           name=f"stream-{session_id}")
@@ -384,8 +385,8 @@ class StreamingConsumer:
             except Exception:
                 logger.exception("could not insert session %s at its start", stream.session_id)
         extra = {"played_ms": stream.played_ms} if stream.played_ms is not None else {}
-        if stream.engine.tts.switches:
-            extra["fallbacks"] = stream.engine.tts.switches
+        if stream.tts.switches:
+            extra["fallbacks"] = stream.tts.switches
         try:
             await services.finish_session(
                 stream.session_id, result, sample_rate=stream.engine.sample_rate,
@@ -419,7 +420,7 @@ class StreamingConsumer:
             stream.played_ms = played_ms
         if stream.engine.result is None:
             stream.end_reason = reason
-        stream.engine.cancel()
+        stream.engine.stop()
         await asyncio.shield(stream.task)
         return stream.engine.result
 

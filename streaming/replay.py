@@ -24,8 +24,7 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 
 from streaming import services, voices
 from streaming.audio import pcm_to_wav
-from streaming.consumers import engine_config
-from streaming.engine import Event, StreamEngine, StreamResult, text_once
+from streaming.engine import EngineConfig, Event, StreamEngine, StreamResult, text_once
 from streaming.models import StreamSession
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, UnknownVoice, default_alias
@@ -237,8 +236,9 @@ async def replay(original: StreamSession, choice: TTSChoice, *, speed: str = FAS
         llm_provider=original.llm_provider, user_text=original.user_text,
     )
     is_voicebot = original.kind == StreamSession.Kind.VOICEBOT
-    engine = StreamEngine(choice.tts, emit, voice=choice.voice, config=engine_config(),
-                          speakable=SpeakableFilter(), echo_type="llm" if is_voicebot else None)
+    engine = StreamEngine(choice.tts, emit, voice=choice.voice,
+                          config=EngineConfig.from_settings(settings.STREAMING),
+                          speakable=SpeakableFilter(), llm_text=is_voicebot)
     if speed == REALTIME:
         source = paced(recorded_deltas(original.input_text, original.timeline),
                        recorded_end(original.timeline))

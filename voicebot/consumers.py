@@ -15,6 +15,7 @@ from streaming.consumers import (
     ActiveStream,
     ProtocolError,
     StreamingConsumer,
+    StreamOrigin,
     get_field,
     refused_providers,
 )
@@ -191,11 +192,10 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         history = list(self.history)
         messages = [{"role": "system", "content": prompt}, *history] if prompt else history
         await self.start_stream(
-            llm.stream(messages), tts_alias=tts, voice=voice, echo_type="llm",
-            announce={"llm": self.llm_alias},
-            session_fields={"conversation_id": self.conversation_id, "turn": self.turns,
-                            "llm_provider": self.llm_alias, "stt_provider": stt_alias,
-                            "stt_ms": stt_ms, "user_text": user_text},
+            llm.stream(messages), tts_alias=tts, voice=voice, announce={"llm": self.llm_alias},
+            origin=StreamOrigin(llm_provider=self.llm_alias,
+                                conversation_id=self.conversation_id, turn=self.turns,
+                                user_text=user_text, stt_provider=stt_alias, stt_ms=stt_ms),
         )
 
     def remember(self, message: dict) -> int:
