@@ -12,7 +12,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import NoReturn
@@ -319,7 +319,8 @@ class StreamingConsumer:
     async def start_stream(self, deltas: AsyncIterable[str], *, tts_alias: str | None,
                            voice: str | None, text_input: TextInput | None = None,
                            origin: StreamOrigin = StreamOrigin(),
-                           announce: dict | None = None) -> ActiveStream:
+                           announce: dict | None = None,
+                           record_after: Awaitable | None = None) -> ActiveStream:
         """Stop any running stream, announce a new session and run it in its own task."""
         tts, alias, voice = await self.resolve_tts(tts_alias, voice)
         with refused_providers():  # e.g. a voice whose files are missing
@@ -346,15 +347,21 @@ class StreamingConsumer:
             "type": "session", "sample_rate": engine.sample_rate, "format": "pcm_s16le",
             "channels": 1, "tts": alias, "voice": voice, **(announce or {}),
         }, session_id)
-        stream.created = asyncio.create_task(services.create_session(
-            session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
-            channel=self.channel_name,
-            sample_rate=engine.sample_rate, **asdict(origin),
-        ))
+        stream.created = asyncio.create_task(self.insert_record(record_after, dict(
+            session_id=session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
+            channel=self.channel_name, sample_rate=engine.sample_rate, **asdict(origin),
+        )))
         stream.task = asyncio.create_task(self.run_stream(stream, deltas),
                                           name=f"stream-{session_id}")
         publisher.started()
         return stream
+
+    @staticmethod
+    async def insert_record(after: Awaitable | None, fields: dict) -> None:
+        """Insert a stream's row, once ``after`` (a row it points to) is written."""
+        if after is not None:
+            await asyncio.gather(after, return_exceptions=True)
+        await services.create_session(**fields)
 
     async def run_stream(self, stream: ActiveStream, deltas: AsyncIterable[str]) -> None:
         """Run the engine, then send the metrics, save the record and send ``done``."""
@@ -370,9 +377,9 @@ class StreamingConsumer:
                 await self.send_error(result.error_code, result.error, session_id=sid)
             await self.send_event({"type": "metrics", **result.metrics}, sid)
             await self.save_stream(stream, result)
+            await self.stream_finished(stream, result)
             stream.publisher.ended(result.status, result.metrics)
             await self.send_event({"type": "done", "status": result.status}, sid)
-            await self.stream_finished(stream, result)
         finally:
             if self.stream is stream:
                 self.stream = None
@@ -408,7 +415,7 @@ class StreamingConsumer:
         return {}
 
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
-        """Hook: a stream has ended and its record is saved."""
+        """Hook: a stream has ended and its record is saved (``done`` follows)."""
 
     async def stop_stream(self, reason: str, *, played_ms: float | None = None
                           ) -> StreamResult | None:

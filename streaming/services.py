@@ -184,18 +184,6 @@ def record_client_metrics(session_id: uuid.UUID, data: Mapping[str, object]) -> 
 
 
 @database_sync_to_async
-def save_conversation(conversation_id: uuid.UUID, *, llm_provider: str, system_prompt: str,
-                      history: list[dict], turns: int) -> None:
-    """Create or update a conversation with the history the LLM will see next."""
-    from voicebot.models import Conversation
-
-    Conversation.objects.update_or_create(id=conversation_id, defaults={
-        "llm_provider": llm_provider, "system_prompt": system_prompt,
-        "history": history, "turns": turns,
-    })
-
-
-@database_sync_to_async
 def record_heard(session_id: uuid.UUID, heard_text: str, played_ms: float) -> None:
     """Store how much of a session's answer was heard (a barge-in after its end)."""
     StreamSession.objects.filter(id=session_id).update(heard_text=heard_text,
