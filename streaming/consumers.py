@@ -12,9 +12,9 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterable, Callable, Iterator
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from typing import NoReturn
 
 from channels.consumer import get_handler_name
@@ -31,15 +31,15 @@ from streaming.engine import (
     TextInput,
 )
 from streaming.fallback import FallbackTTS, Timeouts
-from streaming.monitor import STREAMS_GROUP, SessionPublisher
+from streaming.monitor import STREAMS_GROUP, SessionPublisher, watch_for
 from streaming.protocols import TTS, logged_error
 from streaming.providers import (
     UnknownProvider,
     UnknownVoice,
     get_provider,
-    resolve_tts,
 )
 from streaming.speakable import SpeakableFilter
+from streaming.voices import resolve_tts
 
 logger = logging.getLogger(__name__)
 
@@ -68,36 +68,36 @@ class ProtocolError(Exception):
         self.fatal = fatal
 
 
+@dataclass(frozen=True)
+class StreamOrigin:
+    """Where a stream's text comes from, stored on its record: the LLM that writes it and,
+    for a voicebot turn, the conversation, the turn and how the user's words were heard."""
+
+    llm_provider: str = ""
+    conversation_id: uuid.UUID | None = None
+    turn: int | None = None
+    user_text: str = ""
+    stt_provider: str = ""
+    stt_ms: float | None = None
+
+
 @dataclass
 class ActiveStream:
     """The stream running on a connection."""
 
     session_id: uuid.UUID
     engine: StreamEngine
+    tts: FallbackTTS  # the requested TTS with its fallbacks (the engine's ``tts``)
     tts_alias: str
     voice: str | None
+    origin: StreamOrigin
     input: TextInput | None = None
     task: asyncio.Task | None = None
     created: asyncio.Task | None = None
     end_reason: str = ""
     played_ms: float | None = None
-    session_fields: dict = field(default_factory=dict)
     audio: bytearray | None = None  # what was sent, when storing audio is on
     publisher: SessionPublisher | None = None
-
-
-def engine_config() -> EngineConfig:
-    """Engine tunables from ``settings.STREAMING``."""
-    conf = settings.STREAMING
-    return EngineConfig(
-        queue_size=conf["QUEUE_SIZE"],
-        frame_ms=conf["FRAME_MS"],
-        max_lead_ms=conf["MAX_LEAD_MS"],
-        lookahead_segments=conf["LOOKAHEAD_SEGMENTS"],
-        lookahead_ms=conf["LOOKAHEAD_MS"],
-        progress_interval_ms=conf["PROGRESS_INTERVAL_MS"],
-        sequential=conf.get("SEQUENTIAL", False),
-    )
 
 
 @contextmanager
@@ -183,6 +183,10 @@ class StreamingConsumer:
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
+
+    async def monitor_watching(self, message: dict) -> None:
+        """A monitor watches: publish progress for a while."""
+        watch_for(message["seconds"])
 
     async def stream_stop(self, message: dict) -> None:
         """A monitor asked to stop a session: stop it if it runs here."""
@@ -272,10 +276,11 @@ class StreamingConsumer:
         return emit
 
     # --- streams --------------------------------------------------------------------------
-    def resolve_tts(self, alias: str | None, voice: str | None) -> tuple[TTS, str, str | None]:
+    async def resolve_tts(self, alias: str | None, voice: str | None
+                          ) -> tuple[TTS, str, str | None]:
         """The TTS adapter, its alias and the voice for a request; refuses unknown ones."""
         with refused_providers():
-            return resolve_tts(alias, voice)
+            return await resolve_tts(alias, voice)
 
     def speaker(self, tts: TTS, alias: str, session_id: uuid.UUID) -> FallbackTTS:
         """The requested TTS with its fallbacks (``STREAMING['TTS_FALLBACK']``) and timeouts."""
@@ -313,39 +318,50 @@ class StreamingConsumer:
 
     async def start_stream(self, deltas: AsyncIterable[str], *, tts_alias: str | None,
                            voice: str | None, text_input: TextInput | None = None,
-                           echo_type: str | None = None,
-                           session_fields: dict | None = None,
-                           announce: dict | None = None) -> ActiveStream:
+                           origin: StreamOrigin = StreamOrigin(),
+                           announce: dict | None = None,
+                           record_after: Awaitable | None = None) -> ActiveStream:
         """Stop any running stream, announce a new session and run it in its own task."""
-        tts, alias, voice = self.resolve_tts(tts_alias, voice)
+        tts, alias, voice = await self.resolve_tts(tts_alias, voice)
+        with refused_providers():  # e.g. a voice whose files are missing
+            tts.check()
         await self.stop_stream("superseded")
         session_id = uuid.uuid4()
         audio = bytearray() if settings.STREAMING["STORE_AUDIO"] else None
         publisher = SessionPublisher(self.channel_layer, session_id, {
             "kind": self.kind, "tts": alias, "voice": voice,
-            "llm": (session_fields or {}).get("llm_provider", ""),
+            "llm": origin.llm_provider,
         })
-        engine = StreamEngine(self.speaker(tts, alias, session_id),
+        speaker = self.speaker(tts, alias, session_id)
+        llm_text = bool(origin.llm_provider)
+        engine = StreamEngine(speaker,
                               self.emitter(session_id, audio, publisher), voice=voice,
-                              config=engine_config(), speakable=SpeakableFilter(),
-                              echo_type=echo_type)
-        stream = ActiveStream(session_id, engine, alias, voice, text_input,
-                              session_fields=session_fields or {}, audio=audio,
-                              publisher=publisher)
+                              config=EngineConfig.from_settings(settings.STREAMING),
+                              speakable=SpeakableFilter(), llm_text=llm_text,
+                              echo_deltas_as="llm" if llm_text else None)
+        stream = ActiveStream(session_id, engine, speaker, alias, voice, origin, text_input,
+                              audio=audio, publisher=publisher)
         self.stream = stream
         self.session_ids = [*self.session_ids[-KEEP_SESSION_IDS + 1:], session_id]
         await self.send_event({
             "type": "session", "sample_rate": engine.sample_rate, "format": "pcm_s16le",
             "channels": 1, "tts": alias, "voice": voice, **(announce or {}),
         }, session_id)
-        stream.created = asyncio.create_task(services.create_session(
-            session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
-            sample_rate=engine.sample_rate, **stream.session_fields,
-        ))
+        stream.created = asyncio.create_task(self.insert_record(record_after, dict(
+            session_id=session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
+            channel=self.channel_name, sample_rate=engine.sample_rate, **asdict(origin),
+        )))
         stream.task = asyncio.create_task(self.run_stream(stream, deltas),
                                           name=f"stream-{session_id}")
         publisher.started()
         return stream
+
+    @staticmethod
+    async def insert_record(after: Awaitable | None, fields: dict) -> None:
+        """Insert a stream's row, once ``after`` (a row it points to) is written."""
+        if after is not None:
+            await asyncio.gather(after, return_exceptions=True)
+        await services.create_session(**fields)
 
     async def run_stream(self, stream: ActiveStream, deltas: AsyncIterable[str]) -> None:
         """Run the engine, then send the metrics, save the record and send ``done``."""
@@ -361,9 +377,9 @@ class StreamingConsumer:
                 await self.send_error(result.error_code, result.error, session_id=sid)
             await self.send_event({"type": "metrics", **result.metrics}, sid)
             await self.save_stream(stream, result)
+            await self.stream_finished(stream, result)
             stream.publisher.ended(result.status, result.metrics)
             await self.send_event({"type": "done", "status": result.status}, sid)
-            await self.stream_finished(stream, result)
         finally:
             if self.stream is stream:
                 self.stream = None
@@ -376,8 +392,8 @@ class StreamingConsumer:
             except Exception:
                 logger.exception("could not insert session %s at its start", stream.session_id)
         extra = {"played_ms": stream.played_ms} if stream.played_ms is not None else {}
-        if stream.engine.tts.switches:
-            extra["fallbacks"] = stream.engine.tts.switches
+        if stream.tts.switches:
+            extra["fallbacks"] = stream.tts.switches
         try:
             await services.finish_session(
                 stream.session_id, result, sample_rate=stream.engine.sample_rate,
@@ -399,7 +415,7 @@ class StreamingConsumer:
         return {}
 
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
-        """Hook: a stream has ended and its record is saved."""
+        """Hook: a stream has ended and its record is saved (``done`` follows)."""
 
     async def stop_stream(self, reason: str, *, played_ms: float | None = None
                           ) -> StreamResult | None:
@@ -411,7 +427,7 @@ class StreamingConsumer:
             stream.played_ms = played_ms
         if stream.engine.result is None:
             stream.end_reason = reason
-        stream.engine.cancel()
+        stream.engine.stop()
         await asyncio.shield(stream.task)
         return stream.engine.result
 

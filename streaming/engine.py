@@ -22,7 +22,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from streaming.protocols import TTS, ProviderError, TruncatedSpeech, logged_error, stream_marker
@@ -48,6 +48,16 @@ class EngineConfig:
     progress_interval_ms: float = 100.0
     first_min_words: int = 4
     sequential: bool = False  # the naive design (benchmarks): synthesize after all text is in
+
+    @classmethod
+    def from_settings(cls, conf: Mapping[str, object]) -> EngineConfig:
+        """The tunables from ``settings.STREAMING``."""
+        return cls(queue_size=conf["QUEUE_SIZE"], frame_ms=conf["FRAME_MS"],
+                   max_lead_ms=conf["MAX_LEAD_MS"],
+                   lookahead_segments=conf["LOOKAHEAD_SEGMENTS"],
+                   lookahead_ms=conf["LOOKAHEAD_MS"],
+                   progress_interval_ms=conf["PROGRESS_INTERVAL_MS"],
+                   sequential=conf.get("SEQUENTIAL", False))
 
 
 @dataclass
@@ -325,7 +335,7 @@ class _Progress:
 class StreamEngine:
     """One stream: producer, scheduler, per-segment synthesis and sender tasks.
 
-    ``run()`` returns a :class:`StreamResult` whatever happens; ``cancel()`` stops every
+    ``run()`` returns a :class:`StreamResult` whatever happens; ``stop()`` stops every
     task at once; ``played()`` takes the listener's position for flow control.
     """
 
@@ -337,7 +347,8 @@ class StreamEngine:
         voice: str | None = None,
         config: EngineConfig | None = None,
         speakable: Callable[[str], str] | None = None,
-        echo_type: str | None = None,
+        llm_text: bool = False,
+        echo_deltas_as: str | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.tts = tts
@@ -349,7 +360,8 @@ class StreamEngine:
         self.result: StreamResult | None = None
         self._emit = emit
         self._speakable = speakable
-        self._echo_type = echo_type
+        self._llm_text = llm_text  # an LLM writes the text: metrics get llm_ttft_ms
+        self._echo_deltas_as = echo_deltas_as  # each delta also goes out as this event type
         self._segmenter = Segmenter(first_min_words=self.config.first_min_words)
         self._frame_bytes = int(self.sample_rate * 2 * self.config.frame_ms / 1000)
         self._progress = _Progress()
@@ -420,7 +432,7 @@ class StreamEngine:
             await self._stop_tasks()
         return self._finish(status, error, code)
 
-    def cancel(self) -> None:
+    def stop(self) -> None:
         """Stop the stream now: every task is cancelled (``run()`` then stops each segment's
         synthesis and drops the buffered audio) and ``run()`` returns ``cancelled``."""
         self._cancel_requested = True
@@ -444,7 +456,7 @@ class StreamEngine:
         if self.result is None:
             metrics = derive_metrics(
                 self.timeline, self.segments, sample_rate=self.sample_rate,
-                bytes_sent=self._bytes_sent, from_llm=self._echo_type == "llm",
+                bytes_sent=self._bytes_sent, from_llm=self._llm_text,
             )
             self.result = StreamResult(
                 status=status, metrics=metrics, segments=self.segments,
@@ -464,8 +476,8 @@ class StreamEngine:
             self.timeline.mark("text_delta", chars=len(delta))  # for replays at recorded pace
             self._input.append(delta)
             progress.text_chars += len(delta)
-            if self._echo_type:
-                await self._emit({"type": self._echo_type, "delta": delta})
+            if self._echo_deltas_as:
+                await self._emit({"type": self._echo_deltas_as, "delta": delta})
             held.extend(self._segmenter.feed(delta))
             if not self.config.sequential:
                 await self._enqueue_all(held, queue)

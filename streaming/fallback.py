@@ -58,7 +58,7 @@ class FallbackTTS:
         self.chain = chain
         self.timeouts = timeouts or Timeouts()
         self.sample_rate = int(chain[0][1].sample_rate)
-        self.voices = list(getattr(chain[0][1], "voices", None) or [])
+        self.voices = list(chain[0][1].voices)
         self.switches: list[dict] = []
         self.active = 0
         self._on_switch = on_switch

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
+from django.utils.module_loading import import_string
 
 from streaming.simulated import simulated_reply
 
@@ -91,12 +92,11 @@ async def measure_ceiling(tts: Any, *, words: int, workers: int,
 
 def piper_ceiling(*, words: int, scheduling: str | None = None,
                   duration_s: float = CEILING_SECONDS) -> dict[str, Any]:
-    """:func:`measure_ceiling` of a ``PiperTTS`` built with the server's options; the
-    adapter is closed afterwards when it can be (else dropped, its threads idle)."""
-    from tts.providers.piper import PiperTTS
-
+    """:func:`measure_ceiling` of the ``piper`` adapter built with the server's options
+    (its class from ``STREAMING_PROVIDERS``); closed afterwards when it can be (else
+    dropped, its threads idle)."""
     options = piper_options(scheduling)
-    tts = PiperTTS(**options)
+    tts = import_string(settings.STREAMING_PROVIDERS["tts"]["piper"]["BACKEND"])(**options)
     try:
         result = asyncio.run(measure_ceiling(
             tts, words=words, workers=int(options.get("max_workers", 2)),

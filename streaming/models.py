@@ -28,6 +28,9 @@ class StreamSession(models.Model):
                                   help_text="Why a stream ended early (client, disconnected, ...).")
     server = models.CharField(max_length=100, blank=True,
                               help_text="host:pid of the server process that ran it.")
+    channel = models.CharField(max_length=150, blank=True, editable=False,
+                               help_text="The channel-layer channel of the connection that "
+                                         "runs it (where a monitor's stop goes).")
     tts_provider = models.CharField(max_length=32, db_index=True)
     voice = models.CharField(max_length=100, blank=True)
     llm_provider = models.CharField(max_length=32, blank=True)

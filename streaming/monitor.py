@@ -32,6 +32,18 @@ STREAMS_GROUP = "streaming.streams"
 PROGRESS_INTERVAL_S = 1.0
 RESYNC_S = 10.0  # a fresh snapshot: what a full channel dropped is right again after this
 _pending: set[asyncio.Task] = set()
+_watched_until = 0.0  # this process publishes progress until then (a monitor is watching)
+
+
+def watch_for(seconds: float) -> None:
+    """A monitor is watching (somewhere): publish progress for ``seconds``."""
+    global _watched_until
+    _watched_until = max(_watched_until, time.monotonic() + seconds)
+
+
+def watched() -> bool:
+    """Is a monitor watching, so that progress is worth publishing?"""
+    return time.monotonic() < _watched_until
 
 
 class SessionPublisher:
@@ -59,7 +71,7 @@ class SessionPublisher:
     def progress(self, event: dict) -> None:
         """A progress event of the stream (forwarded at most once a second)."""
         now = time.monotonic()
-        if now - self._last_progress >= PROGRESS_INTERVAL_S:
+        if watched() and now - self._last_progress >= PROGRESS_INTERVAL_S:
             self._last_progress = now
             self.publish("progress", audio_ms=event.get("audio_ms"),
                          synth_ms=event.get("synth_ms"), text_chars=event.get("text_chars"),
@@ -78,9 +90,29 @@ class SessionPublisher:
                            exc_info=True)
 
 
-async def request_stop(layer: BaseChannelLayer, session_id: str) -> None:
-    """Ask whichever consumer runs ``session_id`` to stop it."""
-    await layer.group_send(STREAMS_GROUP, {"type": "stream.stop", "session_id": session_id})
+@database_sync_to_async
+def running_channel(session_id: str) -> str:
+    """The channel of the connection running ``session_id`` ("" when it is not running)."""
+    row = StreamSession.objects.filter(id=session_id, status=StreamSession.Status.RUNNING)
+    return row.values_list("channel", flat=True).first() or ""
+
+
+async def request_stop(layer: BaseChannelLayer, session_id: str) -> bool:
+    """Ask the consumer that runs ``session_id`` (on whichever process) to stop it; False
+    when no running session has that id."""
+    channel = await running_channel(session_id)
+    if channel:
+        await layer.send(channel, {"type": "stream.stop", "session_id": session_id})
+    return bool(channel)
+
+
+async def announce_watching(layer: BaseChannelLayer) -> None:
+    """Tell every stream connection that a monitor watches (for three resync periods): this
+    process at once, the others through their connections (a process with none yet learns
+    at the next announcement, within ``RESYNC_S``)."""
+    watch_for(3 * RESYNC_S)
+    await layer.group_send(STREAMS_GROUP, {"type": "monitor.watching",
+                                           "seconds": 3 * RESYNC_S})
 
 
 @database_sync_to_async
@@ -111,6 +143,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(MONITOR_GROUP, self.channel_name)
         await self.accept()
         await close_orphaned_sessions_once()  # no ghosts of a killed process in the list
+        await announce_watching(self.channel_layer)
         await self.send_snapshot()
         self.resync = asyncio.create_task(self.resync_every(RESYNC_S))
 
@@ -125,6 +158,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         while True:
             await asyncio.sleep(interval_s)
             try:
+                await announce_watching(self.channel_layer)
                 await self.send_snapshot()
             except Exception:
                 logger.warning("the monitor could not send a snapshot", exc_info=True)
@@ -158,7 +192,9 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"type": "error", "message": "you may watch sessions but "
                                   "not stop them (permission: stop live sessions)"})
             return
-        await request_stop(self.channel_layer, session_id)
+        if not await request_stop(self.channel_layer, session_id):
+            await self.send_json({"type": "error", "message": "no running session has that id"})
+            return
         await self.send_json({"type": "stop_sent", "session_id": session_id})
 
     async def decode_json(self, text_data: str) -> object:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
@@ -30,24 +30,50 @@ def message_text(message: object) -> str:
     return content if isinstance(content, str) else ""
 
 
+class Adapter(Protocol):
+    """What any adapter may also offer besides its one method. An adapter subclasses its
+    protocol and inherits these defaults: nothing to load, nothing to check."""
+
+    label: str = ""  # what the pages call it, when it knows better than the settings
+    load_error: str = ""  # why loading failed ("" when it did not)
+    cold_start: bool = False  # True: it loads a model (``warm_up``) before it is fast
+
+    @property
+    def ready(self) -> bool:
+        """Loaded and able to answer at once (``/healthz``)."""
+        return True
+
+    def warm_up(self) -> None:
+        """Start loading models in the background; returns at once."""
+
+    def check(self) -> None:
+        """Raise ``ImproperlyConfigured`` when it cannot work as configured (no network)."""
+
+
 @runtime_checkable
-class LLM(Protocol):
+class LLM(Adapter, Protocol):
     """Streams text deltas of the answer to a list of chat messages."""
 
     def stream(self, messages: list[dict]) -> AsyncIterator[str]: ...
 
 
 @runtime_checkable
-class TTS(Protocol):
+class TTS(Adapter, Protocol):
     """Streams raw PCM s16le mono at ``sample_rate`` for one text segment."""
 
     sample_rate: int
+    voices: Sequence[str] = ()  # configured voices, the default first
+    can_list_voices: bool = False  # True: ``list_voices()`` asks the service for more
 
     def synthesize(self, text: str, *, voice: str | None) -> AsyncIterator[bytes]: ...
 
+    async def list_voices(self) -> list[dict]:
+        """The service's voices (``{"name", ...}`` each), when ``can_list_voices``."""
+        raise ProviderError(f"{type(self).__name__} cannot list its voices")
+
 
 @runtime_checkable
-class STT(Protocol):
+class STT(Adapter, Protocol):
     """Transcribes PCM s16le mono audio to text (a plain ``str`` or a ``Transcript``)."""
 
     async def transcribe(self, pcm: bytes, *, sample_rate: int) -> str: ...

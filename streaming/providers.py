@@ -74,19 +74,6 @@ def get_provider(role: str, alias: str | None = None) -> object:
     return backend(**conf.get("OPTIONS", {}))
 
 
-def resolve_tts(alias: str | None, voice: str | None) -> tuple[object, str, str | None]:
-    """The TTS adapter, its alias and the voice (default: its first) for a request.
-
-    Raises ``UnknownProvider``, ``UnknownVoice`` or ``ImproperlyConfigured``.
-    """
-    alias = alias or default_alias("tts")
-    tts = get_provider("tts", alias)
-    voices = [str(v) for v in (getattr(tts, "voices", None) or [])]
-    if voice and voices and voice not in voices:
-        raise UnknownVoice(f"{alias} has no voice {voice!r} (voices: {', '.join(voices)})")
-    return tts, alias, voice or (voices[0] if voices else None)
-
-
 @receiver(setting_changed)
 def _reset_on_settings_change(setting: str, **kwargs: object) -> None:
     if setting in {"STREAMING_PROVIDERS", "STREAMING_DEFAULTS"}:

@@ -39,9 +39,7 @@ def warm_up() -> None:
         except (UnknownProvider, ImproperlyConfigured) as exc:
             logger.warning("%s provider %r cannot be loaded: %s", role, alias, exc)
             continue
-        start = getattr(provider, "warm_up", None)
-        if start is not None:
-            start()
+        provider.warm_up()
 
 
 def status() -> dict:
@@ -53,8 +51,8 @@ def status() -> dict:
         except (UnknownProvider, ImproperlyConfigured) as exc:
             providers[f"{role}:{alias}"] = {"ready": False, "error": str(exc)}
             continue
-        entry: dict = {"ready": bool(getattr(provider, "ready", True))}
-        if error := getattr(provider, "load_error", ""):
+        entry: dict = {"ready": bool(provider.ready)}
+        if error := provider.load_error:
             entry["error"] = error
         providers[f"{role}:{alias}"] = entry
     return {"ready": all(p["ready"] for p in providers.values()), "providers": providers}

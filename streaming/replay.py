@@ -22,10 +22,9 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from streaming import providers, services
+from streaming import services, voices
 from streaming.audio import pcm_to_wav
-from streaming.consumers import engine_config
-from streaming.engine import Event, StreamEngine, StreamResult, text_once
+from streaming.engine import EngineConfig, Event, StreamEngine, StreamResult, text_once
 from streaming.models import StreamSession
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, UnknownVoice, default_alias
@@ -102,8 +101,8 @@ def check_replayable(original: StreamSession) -> None:
                           "to replay")
 
 
-def resolve_tts(original: StreamSession, alias: str | None = None,
-                voice: str | None = None) -> TTSChoice:
+async def resolve_tts(original: StreamSession, alias: str | None = None,
+                      voice: str | None = None) -> TTSChoice:
     """The TTS for a replay: ``alias`` or the original's provider (or the default); the
     voice is ``voice``, else the original's when the provider is the same, else the
     provider's first voice."""
@@ -112,7 +111,7 @@ def resolve_tts(original: StreamSession, alias: str | None = None,
     if from_original:
         voice = original.voice
     try:
-        tts, alias, voice = providers.resolve_tts(alias, voice)
+        tts, alias, voice = await voices.resolve_tts(alias, voice, operator=True)
     except UnknownProvider as exc:
         raise ReplayError(str(exc)) from None
     except UnknownVoice as exc:
@@ -204,10 +203,9 @@ async def paced(deltas: Sequence[tuple[float, str]], end_ms: float | None = None
 async def prime(choice: TTSChoice) -> None:
     """Load a provider that has a cold start (a voice model) before the replay's clock runs,
     as a live server has it loaded: the replay measures the pipeline, not the model load."""
-    warm_up = getattr(choice.tts, "warm_up", None)
-    if warm_up is None or choice.tts in _primed:
+    if not choice.tts.cold_start or choice.tts in _primed:
         return
-    warm_up()
+    choice.tts.warm_up()
     chunks = choice.tts.synthesize(PRIMING_TEXT, voice=choice.voice)
     try:
         async for _ in chunks:
@@ -238,8 +236,9 @@ async def replay(original: StreamSession, choice: TTSChoice, *, speed: str = FAS
         llm_provider=original.llm_provider, user_text=original.user_text,
     )
     is_voicebot = original.kind == StreamSession.Kind.VOICEBOT
-    engine = StreamEngine(choice.tts, emit, voice=choice.voice, config=engine_config(),
-                          speakable=SpeakableFilter(), echo_type="llm" if is_voicebot else None)
+    engine = StreamEngine(choice.tts, emit, voice=choice.voice,
+                          config=EngineConfig.from_settings(settings.STREAMING),
+                          speakable=SpeakableFilter(), llm_text=is_voicebot)
     if speed == REALTIME:
         source = paced(recorded_deltas(original.input_text, original.timeline),
                        recorded_end(original.timeline))

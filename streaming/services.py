@@ -61,6 +61,16 @@ def create_session(session_id: uuid.UUID, **fields: object) -> None:
     StreamSession.objects.create(id=session_id, server=SERVER, **fields)
 
 
+@database_sync_to_async
+def record_failed_session(session_id: uuid.UUID, *, error: str, end_reason: str,
+                          **fields: object) -> None:
+    """Insert the record of a stream that failed before it could start (e.g. its turn's
+    transcription failed)."""
+    StreamSession.objects.create(id=session_id, server=SERVER, error=error,
+                                 status=StreamSession.Status.FAILED, end_reason=end_reason,
+                                 ended_at=timezone.now(), **fields)
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -171,18 +181,6 @@ def record_client_metrics(session_id: uuid.UUID, data: Mapping[str, object]) -> 
         and _storable_extra(value)
     }
     StreamSession.objects.filter(id=session_id).update(client_metrics=extra, **clean)
-
-
-@database_sync_to_async
-def save_conversation(conversation_id: uuid.UUID, *, llm_provider: str, system_prompt: str,
-                      history: list[dict], turns: int) -> None:
-    """Create or update a conversation with the history the LLM will see next."""
-    from voicebot.models import Conversation
-
-    Conversation.objects.update_or_create(id=conversation_id, defaults={
-        "llm_provider": llm_provider, "system_prompt": system_prompt,
-        "history": history, "turns": turns,
-    })
 
 
 @database_sync_to_async

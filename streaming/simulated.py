@@ -11,7 +11,7 @@ import struct
 from collections.abc import AsyncIterator
 from functools import lru_cache
 
-from streaming.protocols import ProviderError
+from streaming.protocols import LLM, TTS, ProviderError
 
 SENTENCES = (
     "The quick brown fox jumps over the lazy dog near the quiet river bank.",
@@ -45,7 +45,7 @@ def _tone_frame(sample_rate: int, frame_samples: int, hz: float) -> bytes:
     )
 
 
-class SimulatedTTS:
+class SimulatedTTS(TTS):
     """Audio for any text: ``ms_per_char`` of tone, first byte after ``first_byte_ms``,
     then frames of ``frame_ms`` produced ``realtime_factor`` times faster than real time."""
 
@@ -83,7 +83,7 @@ class SimulatedTTS:
             yield frame
 
 
-class SimulatedLLM:
+class SimulatedLLM(LLM):
     """A fixed reply streamed word by word: first token after ``first_token_ms``,
     then ``tokens_per_s`` tokens a second."""
 

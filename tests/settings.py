@@ -47,4 +47,5 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="voicebot-media-"))
 # No fallback unless a test asks for one: failure paths must be seen as failures. The suite
 # starts hundreds of streams a minute from one address: the rate limit is off unless a test
 # turns it on.
-STREAMING = {**STREAMING, "TTS_FALLBACK": [], "STREAMS_PER_MINUTE": 0}  # noqa: F405
+STREAMING = {**STREAMING, "TTS_FALLBACK": [], "STREAMS_PER_MINUTE": 0,  # noqa: F405
+             "HIDDEN_PROVIDERS": True}  # the simulated and failing providers

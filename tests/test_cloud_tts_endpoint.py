@@ -149,3 +149,22 @@ async def test_the_whole_chain_failing_fails_the_stream_and_keeps_the_record(
     assert record.status == "failed" and "every TTS provider failed" in record.error
     assert record.fallbacks == [{k: v for k, v in client.of("provider_switch")[0].items()
                                  if k not in ("type", "session_id")}]
+
+
+async def test_a_google_voice_the_picker_lists_streams_through_the_endpoint(
+        ws_client, settings) -> None:
+    from django.test import AsyncClient
+
+    async with LoopbackGoogleTTS() as server:
+        use(settings, google=server)
+        listed = (await AsyncClient().get("/api/voices")).json()["providers"]
+        google = next(p for p in listed if p["alias"] == "google")
+        voice = next(v for v in google["voices"] if v != google["default_voice"])
+        client = await ws_client()
+        await client.send(type="start", text=TEXT, tts="google", voice=voice)
+        done = await client.receive_until("done")
+        await client.send(type="start", text=TEXT, tts="google", voice="en-US-Nobody")
+        refused = await client.receive_until("error")
+
+    assert done["status"] == "completed" and client.of("session")[0]["voice"] == voice
+    assert refused["code"] == "unknown_voice"

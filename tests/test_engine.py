@@ -64,7 +64,7 @@ def fast_tts(**options: object) -> SimulatedTTS:
 async def test_audio_flows_before_the_text_ends() -> None:
     recorder = Recorder()
     llm = SimulatedLLM(first_token_ms=10, tokens_per_s=200, reply=REPLY)
-    engine = StreamEngine(fast_tts(), recorder.emit, echo_type="llm")
+    engine = StreamEngine(fast_tts(), recorder.emit, llm_text=True, echo_deltas_as="llm")
 
     result = await engine.run(marked(llm.stream([]), recorder))
 
@@ -134,7 +134,7 @@ async def test_cancel_stops_every_task() -> None:
     while "audio" not in recorder.kinds():
         await asyncio.sleep(0.005)
 
-    engine.cancel()
+    engine.stop()
     result = await run
 
     assert result.status == CANCELLED
@@ -148,7 +148,7 @@ async def test_cancel_stops_every_task() -> None:
 async def test_cancel_before_start_runs_nothing() -> None:
     recorder = Recorder()
     engine = StreamEngine(fast_tts(), recorder.emit)
-    engine.cancel()
+    engine.stop()
 
     result = await engine.run(text_once(REPLY))
 
@@ -207,7 +207,7 @@ async def test_a_bug_fails_the_stream_with_an_error_id_and_keeps_its_text_in_the
 async def test_llm_failure_mid_stream_ends_the_stream_as_failed() -> None:
     recorder = Recorder()
     llm = SimulatedLLM(first_token_ms=1, tokens_per_s=500, reply=REPLY, fail_after_tokens=12)
-    engine = StreamEngine(fast_tts(), recorder.emit, echo_type="llm")
+    engine = StreamEngine(fast_tts(), recorder.emit, llm_text=True, echo_deltas_as="llm")
 
     result = await engine.run(llm.stream([]))
 
@@ -410,7 +410,7 @@ async def test_cancel_during_lookahead_stops_every_synthesis_and_drops_buffered_
     run = asyncio.create_task(engine.run(text_once("".join(LONG_SENTENCES[:6]))))
     await until(lambda: engine.synthesizing >= 3 and engine.buffered_ms > 0, "lookahead")
 
-    engine.cancel()
+    engine.stop()
     result = await run
 
     assert result.status == CANCELLED

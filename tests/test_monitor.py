@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import threading
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -260,4 +261,77 @@ async def test_bad_monitor_frames_get_an_error_and_the_socket_lives(frame: str, 
     assert error["type"] == "error" and len(error["message"]) < 300
     assert binary_error["type"] == "error"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    await monitor.disconnect()
+
+
+@pytest.fixture
+def layer_calls(monkeypatch) -> list[tuple[str, str, dict]]:
+    """Every send and group_send on the channel layer: (method, target, message)."""
+    from channels.layers import get_channel_layer
+
+    layer, calls = get_channel_layer(), []
+    for method in ("send", "group_send"):
+        original = getattr(layer, method)
+
+        async def spy(target: str, message: dict, _m: str = method, _o=original) -> None:
+            calls.append((_m, target, message))
+            await _o(target, message)
+
+        monkeypatch.setattr(layer, method, spy)
+    return calls
+
+
+async def test_a_stop_goes_to_the_one_connection_that_runs_the_session(
+        ws_client, layer_calls) -> None:
+    monitor = await monitor_for(await staff_user())
+    assert (await monitor.connect())[0]
+    await next_snapshot(monitor)
+    first, second = await ws_client(), await ws_client()
+    for client in (first, second):
+        await client.send(type="start", text=LONG_TEXT, tts="simulated")
+    sid = (await first.receive_until("segment"))["session_id"]
+    await second.receive_until("segment")
+
+    await monitor.send_json_to({"type": "stop", "session_id": sid})
+    stopped = await first.receive_until("done")
+
+    stops = [(m, target) for m, target, msg in layer_calls if msg["type"] == "stream.stop"]
+    assert stopped["status"] == "cancelled"
+    assert stops == [("send", (await stored(sid)).channel)]
+    await second.send(type="ping")
+    await second.receive_until("pong")
+    assert "done" not in second.kinds()  # the other stream runs on
+    await monitor.disconnect()
+
+
+async def test_a_stop_for_a_session_that_is_not_running_says_so() -> None:
+    monitor = await monitor_for(await staff_user())
+    assert (await monitor.connect())[0]
+    await next_snapshot(monitor)
+
+    await monitor.send_json_to({"type": "stop", "session_id": str(uuid.uuid4())})
+
+    assert (await monitor.receive_json_from())["message"] == "no running session has that id"
+    await monitor.disconnect()
+
+
+async def test_progress_is_published_only_while_a_monitor_watches(
+        ws_client, layer_calls, monkeypatch) -> None:
+    from streaming import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "_watched_until", 0.0)
+    client = await ws_client()
+    await client.send(type="start", text=LONG_TEXT, tts="simulated")
+    await client.receive_until("done", timeout=60)
+    unwatched = [msg for _, _, msg in layer_calls
+                 if msg["type"] == "monitor.event" and msg["event"]["type"] == "progress"]
+
+    monitor = await monitor_for(await staff_user())
+    assert (await monitor.connect())[0]
+    await next_snapshot(monitor)
+    await client.send(type="start", text=LONG_TEXT, tts="simulated")
+    sid = (await client.receive_until("session"))["session_id"]
+    watched = await receive_type(monitor, "progress", sid)
+
+    assert unwatched == [] and watched["session_id"] == sid
     await monitor.disconnect()

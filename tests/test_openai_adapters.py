@@ -16,10 +16,11 @@ import openai
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
+from streaming.openai_client import PLACEHOLDER_API_KEY
 from streaming.protocols import LLM, STT, ProviderError
 from tests.live_server import free_port
 from tests.loopback_openai import CHAT_PATH, TRANSCRIPTIONS_PATH, LoopbackOpenAI
-from voicebot.providers.openai_llm import PLACEHOLDER_API_KEY, OpenAILLM
+from voicebot.providers.openai_llm import OpenAILLM
 from voicebot.providers.openai_stt import OpenAISTT
 
 MESSAGES = [

@@ -117,7 +117,7 @@ async def test_cancel_during_lookahead_leaves_no_piper_job_queued_and_none_runs(
     run = asyncio.create_task(engine.run(text_once("".join(SENTENCES))))
     await until(lambda: tts.pool.queued == 4)  # the segment to send and three ahead
 
-    engine.cancel()
+    engine.stop()
     assert (await run).status == CANCELLED
     assert tts.pool.queued == 0
 

@@ -378,3 +378,31 @@ async def test_stored_audio_is_the_audio_that_was_sent(ws_client, settings) -> N
     with record.audio.open("rb") as handle, wave.open(handle) as wav:
         assert wav.getframerate() == 24000 and wav.getnchannels() == 1
         assert wav.readframes(wav.getnframes()) == bytes(client.audio)
+
+
+async def test_a_piper_voice_whose_files_are_missing_is_refused_as_unavailable(
+        ws_client, settings, caplog) -> None:
+    tts = dict(settings.STREAMING_PROVIDERS["tts"])
+    tts["piper"] = {**tts["piper"], "OPTIONS": {"model_path": "/nonexistent/voice.onnx"}}
+    settings.STREAMING_PROVIDERS = {**settings.STREAMING_PROVIDERS, "tts": tts}
+    client = await ws_client()
+
+    await client.send(type="start", text="Hello there.", tts="piper")
+    error = await client.receive()
+
+    assert error["code"] == "provider_unavailable" and "/nonexistent/voice.onnx" in error["message"]
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    await client.send(type="start", text="Still here. Still working.", tts="simulated")
+    assert (await client.receive_until("done"))["status"] == "completed"
+
+
+async def test_hidden_test_providers_are_refused_unless_enabled(ws_client, settings) -> None:
+    settings.STREAMING = {**settings.STREAMING, "HIDDEN_PROVIDERS": False}
+    client = await ws_client()
+
+    await client.send(type="start", text="Hello there.", tts="simulated")
+    error = await client.receive()
+
+    assert error["code"] == "unknown_provider" and "simulated" not in error["message"].split(
+        "configured")[1]
+    assert client.of("session") == []

@@ -28,6 +28,11 @@ def conversation(conversation_id: str) -> Conversation:
 
 
 @database_sync_to_async
+def failed_turn() -> StreamSession:
+    return StreamSession.objects.get(end_reason="stt_failed")
+
+
+@database_sync_to_async
 def stored(session_id: str) -> StreamSession:
     return StreamSession.objects.get(id=session_id)
 
@@ -92,8 +97,8 @@ async def test_cancel_mid_answer_keeps_only_the_heard_part(ws_client, simulated_
         await client.receive()
 
     await client.send(type="cancel", played_ms=700)
-    done = await client.receive_until("done")
     truncated = await client.receive_until("truncated")
+    done = await client.receive_until("done")  # last: the records are final
 
     assert done["status"] == "cancelled" and stream_tasks() == []
     answer = "".join(e["delta"] for e in client.of("llm"))
@@ -265,6 +270,31 @@ async def test_audio_over_the_limit_is_refused(ws_client, settings) -> None:
     assert (await client.receive_until("error"))["code"] == "unexpected_binary"
 
 
+async def test_a_failed_transcription_reaches_the_client_and_a_failed_record_of_the_turn(
+        ws_client, monkeypatch) -> None:
+    from streaming.protocols import ProviderError
+    from streaming.providers import default_alias, get_provider
+
+    async def failing(pcm: bytes, *, sample_rate: int) -> str:
+        raise ProviderError("the recognizer is down")
+
+    monkeypatch.setattr(get_provider("stt", default_alias("stt")), "transcribe", failing)
+    client, hello = await connect(ws_client)
+    await client.send(type="user_text", text="First a typed question.", tts="simulated")
+    await client.receive_until("done")
+    await speak(client, b"\x00\x10" * 16000)
+
+    error = await client.receive_until("error")
+
+    assert error["code"] == "provider_error" and error["message"] == "the recognizer is down"
+    assert "session_id" not in error  # the page ends the turn it waits for
+    record = await failed_turn()
+    assert (record.kind, record.status, record.end_reason) == ("voicebot", "failed",
+                                                                "stt_failed")
+    assert str(record.conversation_id) == hello["conversation_id"]
+    assert record.ended_at is not None and record.stt_ms is not None
+
+
 async def test_a_spoken_turn_whose_transcription_has_a_bug_ends_with_an_error_id(
         ws_client, monkeypatch) -> None:
     from streaming.providers import default_alias, get_provider
@@ -280,6 +310,9 @@ async def test_a_spoken_turn_whose_transcription_has_a_bug_ends_with_an_error_id
 
     assert error["code"] == "internal_error" and "internal-detail" not in error["message"]
     assert re.search(r"error [0-9a-f]{8}", error["message"])
+    record = await failed_turn()
+    assert (record.status, record.end_reason) == ("failed", "stt_failed")
+    assert record.error == error["message"] and record.stt_provider == default_alias("stt")
     await client.send(type="user_text", text="Are you still there?", tts="simulated")
     assert (await client.receive_until("done"))["status"] == "completed"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 
@@ -15,13 +16,16 @@ from streaming.consumers import (
     ActiveStream,
     ProtocolError,
     StreamingConsumer,
+    StreamOrigin,
     get_field,
     refused_providers,
 )
 from streaming.engine import COMPLETED, StreamResult
 from streaming.protocols import ProviderError, logged_error
 from streaming.providers import UnknownProvider, default_alias, get_provider, providers
+from voicebot.conversation import Conversation, ConversationRecord
 
+logger = logging.getLogger(__name__)
 SAMPLE_RATES = range(8000, 48001)
 
 
@@ -36,7 +40,7 @@ def llm_info(alias: str) -> dict:
     that knows its model's name, like the local one, labels itself)."""
     info = next((p for p in providers("llm", include_hidden=True) if p.alias == alias), None)
     try:
-        label = getattr(get_provider("llm", alias), "label", None)
+        label = get_provider("llm", alias).label
     except (UnknownProvider, ImproperlyConfigured):
         label = None
     return {"llm": alias, "llm_label": label or (info.label if info else alias),
@@ -64,12 +68,12 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
 
     async def new_conversation(self) -> None:
         """Forget the history; the next turn starts a new conversation record."""
-        self.conversation_id = uuid.uuid4()
-        self.history: list[dict] = []
-        self.turns = 0
-        self.last_turn: tuple[uuid.UUID, StreamResult, int, int] | None = None
+        self.conversation = Conversation(
+            self.llm_alias, settings.VOICEBOT["SYSTEM_PROMPT"],
+            max_messages=settings.VOICEBOT["MAX_HISTORY_MESSAGES"])
+        self.record = ConversationRecord()
         await self.send_event({"type": "conversation",
-                               "conversation_id": str(self.conversation_id),
+                               "conversation_id": str(self.conversation.id),
                                **llm_info(self.llm_alias)})
 
     async def interrupt(self, reason: str, played_ms: float | None = None) -> None:
@@ -141,10 +145,11 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
             heard = await stt.transcribe(pcm, sample_rate=rate)
             text = heard.strip()
         except ProviderError as exc:
-            await self.send_error("provider_error", str(exc))
+            await self.turn_failed("provider_error", str(exc), stt_alias, started)
             return
         except Exception as exc:  # a bug: the turn still ends with an error the page shows
-            await self.send_error("internal_error", logged_error("transcription failed", exc))
+            message = logged_error("transcription failed", exc)
+            await self.turn_failed("internal_error", message, stt_alias, started)
             return
         stt_ms = round((time.monotonic() - started) * 1000, 3)
         words = [[w.text, w.start_ms, w.end_ms] for w in getattr(heard, "words", ())]
@@ -159,6 +164,24 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         except ProtocolError as err:
             await self.send_error(err.code, str(err))
 
+    async def turn_failed(self, code: str, message: str, stt_alias: str,
+                          started: float) -> None:
+        """A spoken turn failed before its answer: the turn gets a ``failed`` session record,
+        then the client the error (without a session: the page ends the turn it waits for)."""
+        link = {}
+        if self.record.saved is not None:  # the conversation has a row (or is getting one)
+            await asyncio.gather(self.record.saved, return_exceptions=True)
+            link = {"conversation_id": self.conversation.id}
+        try:
+            await services.record_failed_session(
+                uuid.uuid4(), error=message, end_reason="stt_failed", kind=self.kind,
+                tts_provider=self.preferences[0] or default_alias("tts"),
+                stt_provider=stt_alias, stt_ms=round((time.monotonic() - started) * 1000, 3),
+                **link)
+        except Exception:  # the client still hears of it
+            logger.exception("could not record a failed turn")
+        await self.send_error(code, message)
+
     def turn_preferences(self, msg: dict) -> tuple[str | None, str | None]:
         """The TTS provider and voice of a turn: the message's, else the last chosen."""
         tts = get_field(msg, "tts", str, required=False)
@@ -169,39 +192,17 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
                          stt_alias: str = "", stt_ms: float | None = None) -> None:
         """Add the user's words to the history and stream the LLM's answer into speech."""
         llm = provider("llm", self.llm_alias)
-        self.resolve_tts(tts, voice)  # refuse a bad provider or voice before touching history
-        self.last_turn = None  # the answer before is no longer the one to cut
-        self.remember({"role": "user", "content": user_text})
-        self.turns += 1
-        await self.save_conversation()
-        prompt = settings.VOICEBOT["SYSTEM_PROMPT"]
-        history = list(self.history)
-        messages = [{"role": "system", "content": prompt}, *history] if prompt else history
+        await self.resolve_tts(tts, voice)  # refuse a bad provider or voice before the history
+        messages = self.conversation.ask(user_text)
+        saved = self.record.save(self.conversation)  # in the background: the stream starts
         await self.start_stream(
-            llm.stream(messages), tts_alias=tts, voice=voice, echo_type="llm",
-            announce={"llm": self.llm_alias},
-            session_fields={"conversation_id": self.conversation_id, "turn": self.turns,
-                            "llm_provider": self.llm_alias, "stt_provider": stt_alias,
-                            "stt_ms": stt_ms, "user_text": user_text},
+            llm.stream(messages), tts_alias=tts, voice=voice, announce={"llm": self.llm_alias},
+            origin=StreamOrigin(llm_provider=self.llm_alias,
+                                conversation_id=self.conversation.id,
+                                turn=self.conversation.turns, user_text=user_text,
+                                stt_provider=stt_alias, stt_ms=stt_ms),
+            record_after=saved,  # the session row points to the conversation's
         )
-
-    def remember(self, message: dict) -> int:
-        """Add a message to the history, which keeps the last ``MAX_HISTORY_MESSAGES`` from
-        a user's message on (every turn stays in full on its session); its index."""
-        self.history.append(message)
-        excess = len(self.history) - settings.VOICEBOT["MAX_HISTORY_MESSAGES"]
-        if excess > 0:
-            del self.history[:excess]
-            while len(self.history) > 1 and self.history[0]["role"] != "user":
-                del self.history[0]
-        return len(self.history) - 1
-
-    async def save_conversation(self) -> None:
-        """Store the history the LLM will see."""
-        await services.save_conversation(
-            self.conversation_id, llm_provider=self.llm_alias,
-            system_prompt=settings.VOICEBOT["SYSTEM_PROMPT"], history=self.history,
-            turns=self.turns)
 
     # --- answers and barge-in -------------------------------------------------------------
     def heard(self, stream: ActiveStream, result: StreamResult) -> str:
@@ -218,12 +219,11 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
         """Keep the heard answer in the history; tell the client if it was cut."""
         heard = self.heard(stream, result)
-        if heard:
-            index = self.remember({"role": "assistant", "content": heard})
-            self.last_turn = (stream.session_id, result, stream.engine.sample_rate, index)
-        else:
-            self.last_turn = None
-        await self.save_conversation()
+        rate = stream.engine.sample_rate
+        self.conversation.answered(stream.session_id, heard,
+                                   audio_ms=result.metrics["audio_ms"],
+                                   heard_at=lambda ms: result.heard_text(ms, rate))
+        await self.record.save(self.conversation)  # before `done`: then the record is final
         if result.status != COMPLETED:
             await self.send_event({"type": "truncated", "heard_text": heard}, stream.session_id)
 
@@ -231,25 +231,20 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         """Stop now; after an answer's end, cut its history to what was played."""
         played_ms = get_field(msg, "played_ms", NUMBER, required=False)
         ending = self.stream
-        if ending is not None and ending.engine.result is not None:  # `done` may be out,
-            await asyncio.shield(ending.task)  # the answer's history not yet: wait for it
+        if ending is not None and ending.engine.result is not None:  # it has ended and is
+            await asyncio.shield(ending.task)  # being settled: cut it after, if need be
         if self.stream is not None or (self.turn_task and not self.turn_task.done()):
             await self.interrupt("client", played_ms=played_ms)
-        elif played_ms is not None and self.last_turn is not None:
+        elif played_ms is not None:
             await self.truncate_last_answer(played_ms)
 
     async def truncate_last_answer(self, played_ms: float) -> None:
         """The listener stopped the last answer's playback after the stream ended."""
-        session_id, result, sample_rate, index = self.last_turn
-        self.last_turn = None
-        if played_ms >= result.metrics["audio_ms"]:  # it was heard to the end
+        cut = self.conversation.cut_last_answer(played_ms)
+        if cut is None:
             return
-        heard = result.heard_text(played_ms, sample_rate)
-        if heard:
-            self.history[index]["content"] = heard
-        else:
-            del self.history[index]
-        await self.save_conversation()
+        session_id, heard = cut
+        await self.record.save(self.conversation)
         await services.record_heard(session_id, heard, played_ms)
         await self.send_event({"type": "truncated", "heard_text": heard}, session_id)
 

@@ -8,7 +8,7 @@ from django.shortcuts import render
 
 from streaming import access
 from streaming.providers import default_alias
-from tts.voices import voice_catalog
+from streaming.voices import voice_catalog
 from voicebot.consumers import llm_info
 
 

@@ -335,6 +335,8 @@ STREAMING = {
     "REQUIRE_LOGIN": env_bool("STREAMING_REQUIRE_LOGIN"),
     "MAX_CONNECTIONS_PER_ADDRESS": env_int("STREAMING_MAX_CONNECTIONS_PER_ADDRESS", 32),
     "STREAMS_PER_MINUTE": env_int("STREAMING_STREAMS_PER_MINUTE", 60),
+    # Clients may ask for the hidden providers (`simulated`, for tests and benchmarks).
+    "HIDDEN_PROVIDERS": env_bool("STREAMING_HIDDEN_PROVIDERS"),
     # The naive design, for benchmarks only: no synthesis until the whole text is in.
     "SEQUENTIAL": env_bool("STREAMING_SEQUENTIAL"),
 }

@@ -28,7 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError
+from streaming.protocols import TTS, ProviderError
 
 SDK_MODULE = "google.cloud.texttospeech_v1"
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -146,10 +146,11 @@ def describe_grpc_error(exc: BaseException, timeout: float) -> str:
     return line
 
 
-class GoogleTTS:
+class GoogleTTS(TTS):
     """Streams Google Cloud Text-to-Speech audio as PCM s16le mono at ``sample_rate``."""
 
     label = "Google Cloud Text-to-Speech"
+    can_list_voices = True
     voices_cache_seconds = 600.0
 
     def __init__(

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError
-from voicebot.providers.openai_llm import OpenAIClientHolder, import_openai
+from streaming.openai_client import OpenAIClientHolder, import_openai
+from streaming.protocols import TTS, ProviderError
 
 OPENAI_VOICES = (
     "alloy", "ash", "ballad", "coral", "echo", "fable", "nova", "onyx", "sage", "shimmer",
@@ -30,7 +30,7 @@ def accepts_instructions(model: str) -> bool:
     return model != "tts-1" and not model.startswith("tts-1-")
 
 
-class OpenAITTS(OpenAIClientHolder):
+class OpenAITTS(OpenAIClientHolder, TTS):
     """Streams speech from an OpenAI (or compatible) model as PCM s16le mono at 24 kHz."""
 
     label = "OpenAI speech"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError, logged_error
+from streaming.protocols import TTS, ProviderError, logged_error
 from streaming.scheduling import DeadlinePool, need_by
 
 WARM_UP_TEXT = "Ready."
@@ -75,8 +75,10 @@ def pieces(text: str, limit: int) -> Iterator[str]:
         yield text
 
 
-class PiperTTS:
+class PiperTTS(TTS):
     """Streams Piper's audio for a text, one chunk per sentence, at 22,050 Hz."""
+
+    cold_start = True
 
     def __init__(self, *, model_path: str | None = None, config_path: str | None = None,
                  max_workers: int = 2, threads: int = 1, scheduling: str = "deadline") -> None:
@@ -96,7 +98,18 @@ class PiperTTS:
 
     @cached_property
     def _config(self) -> dict:
-        return json.loads(self._paths[1].read_text(encoding="utf-8"))
+        path = self._paths[1]
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ImproperlyConfigured(f"the Piper voice's config {str(path)!r} cannot be "
+                                       f"read ({type(exc).__name__})") from exc
+
+    def check(self) -> None:
+        """Raise ``ImproperlyConfigured`` when the voice's files are missing or unreadable."""
+        self.sample_rate  # noqa: B018 (reads the config)
+        if not self._paths[0].is_file():
+            raise ImproperlyConfigured(f"the Piper voice {str(self._paths[0])!r} is missing")
 
     @property
     def sample_rate(self) -> int:

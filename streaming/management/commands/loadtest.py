@@ -407,6 +407,7 @@ class Command(BaseCommand):
             "DEBUG": "0",
             "ALLOWED_HOSTS": "localhost,127.0.0.1",
             "STREAMING_STORE_AUDIO": "0",
+            "STREAMING_HIDDEN_PROVIDERS": "1",  # the simulated voice
             "STREAMING_SEQUENTIAL": "1" if sequential else "0",
             "LLM_PROVIDER": "simulated",
             "TTS_PROVIDER": opts["tts"],  # what a connection warms up

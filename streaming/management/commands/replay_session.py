@@ -45,9 +45,13 @@ class Command(BaseCommand):
     def replay(self, options: dict) -> None:
         """The command's work, raising ``ReplayError`` on any problem."""
         original = replay.load_original(options["session_id"])
-        choice = replay.resolve_tts(original, options["tts"], options["voice"])
         output = replay.check_output(options["output"]) if options["output"] else None
-        done: replay.Replay = replay.run(replay.replay(original, choice, speed=options["speed"]))
+
+        async def resolve_and_replay() -> tuple[replay.TTSChoice, replay.Replay]:
+            choice = await replay.resolve_tts(original, options["tts"], options["voice"])
+            return choice, await replay.replay(original, choice, speed=options["speed"])
+
+        choice, done = replay.run(resolve_and_replay())
         result = done.result
         quiet = options["verbosity"] == 0
         if quiet:

@@ -54,7 +54,7 @@ class Command(BaseCommand):
         originals = self.select(options)
         if options["tts"]:  # refuse an unknown provider before replaying anything
             try:
-                replay.resolve_tts(originals[0], options["tts"])
+                replay.run(replay.resolve_tts(originals[0], options["tts"]))
             except replay.ReplayError as exc:
                 raise CommandError(str(exc)) from None
         rows = replay.run(self.replay_all(originals, options))
@@ -101,7 +101,7 @@ class Command(BaseCommand):
         for n, original in enumerate(originals, 1):
             prefix = f"[{n}/{total}] {original.id}"
             try:
-                choice = replay.resolve_tts(original, options["tts"])
+                choice = await replay.resolve_tts(original, options["tts"])
                 done = await replay.replay(original, choice, speed=options["speed"])
             except replay.ReplayError as exc:
                 self.stdout.write(f"{prefix} skipped: {exc}")
