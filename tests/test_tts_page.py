@@ -4,10 +4,8 @@ The tests watch the page as a person does: its text, its readouts, its progress 
 state it shows on its root element (``data-state``) and its "Stream details" panel."""
 from __future__ import annotations
 
-from playwright.sync_api import sync_playwright
-
 from streaming.models import StreamSession
-from tests.browser import LiveServerTestCase, launch, new_page
+from tests.browser import LiveServerTestCase
 
 PARAGRAPH = (
     "Good afternoon. This page speaks while it is still synthesizing. "
@@ -113,10 +111,7 @@ class TTSPageTest(LiveServerTestCase):
     """Type a paragraph, press Speak, hear audio before the server says done."""
 
     def test_speaking_a_paragraph_starts_playback_before_done(self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/tts/")
+        with self.browse("/tts/") as (page, errors):
             page.fill("#text", PARAGRAPH)
             page.evaluate(WATCH_PAGE)
             page.click("#speak")
@@ -124,7 +119,6 @@ class TTSPageTest(LiveServerTestCase):
             log = seen(page)
             details = stream_details(page)
             audio_bar = page.get_attribute("#audio-progress", "value")
-            browser.close()
 
         assert errors == []
         assert_heard_before_done(log)
@@ -138,17 +132,13 @@ class TTSPageTest(LiveServerTestCase):
         assert session.input_text == PARAGRAPH and session.segment_count >= 3
 
     def test_streamed_input_audio_bar_never_decreases_and_status_shows_each_phase(self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/tts/?stream=1")
+        with self.browse("/tts/?stream=1") as (page, errors):
             assert page.is_checked("#stream-input")
             page.fill("#text", PARAGRAPH)
             page.evaluate(WATCH_PAGE)
             page.click("#speak")
             assert wait_finished(page, "tts-app") == "completed"
             log = seen(page)
-            browser.close()
 
         assert errors == []
         audio = shown(log, "audio")
@@ -164,11 +154,7 @@ class TTSPageTest(LiveServerTestCase):
 
     def test_audio_synthesized_tooltip_is_keyboard_reachable_and_no_template_comment_shows(
             self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/tts/")
+        with self.browse("/tts/") as (page, errors):
             assert_audio_definition(page, "Share of the text", "seconds before it plays")
-            browser.close()
 
         assert errors == []

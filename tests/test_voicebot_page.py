@@ -7,10 +7,8 @@ import os
 import tempfile
 import wave
 
-from playwright.sync_api import sync_playwright
-
 from streaming.models import StreamSession
-from tests.browser import LiveServerTestCase, launch, new_page
+from tests.browser import LiveServerTestCase
 from tests.test_tts_page import (
     WATCH_PAGE,
     assert_audio_definition,
@@ -57,6 +55,15 @@ def speech_wav() -> str:
     return path
 
 
+def send_and_watch(page: object, text: str) -> list[tuple[str, object]]:
+    """Type ``text`` and send it; once its answer has played out, what the page showed."""
+    page.evaluate(WATCH_PAGE)
+    page.fill("#user-text", text)
+    page.click("#send")
+    assert wait_finished(page, "voicebot-app") == "completed"
+    return seen(page)
+
+
 def answer_bubble(page: object, session_id: str) -> str:
     """The text of the assistant's bubble of the answer ``session_id``."""
     return page.inner_text(f"#chat .turn.assistant[data-session-id='{session_id}'] .text")
@@ -72,22 +79,14 @@ class VoicebotPageTest(LiveServerTestCase):
                   "OFFLINE_LLM_TOKEN_DELAY_MS": "80"}
 
     def test_typed_turn_is_answered_aloud(self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/voicebot/")
+        with self.browse("/voicebot/") as (page, errors):
             page.wait_for_function(READY)
             assert "rule-based responder" in page.inner_text("#llm-label").lower()
             assert "the same every time" in page.inner_text("#llm-hint")
-            page.evaluate(WATCH_PAGE)
-            page.fill("#user-text", "My name is Ada.")
-            page.click("#send")
-            assert wait_finished(page, "voicebot-app") == "completed"
-            log = seen(page)
+            log = send_and_watch(page, "My name is Ada.")
             details = stream_details(page)
             answer = answer_bubble(page, details["session"])
             user_turns = page.locator("#chat .turn.user .text").all_inner_texts()
-            browser.close()
 
         assert errors == []
         assert user_turns == ["My name is Ada."]
@@ -98,17 +97,9 @@ class VoicebotPageTest(LiveServerTestCase):
         assert session.status == "completed"
 
     def test_answer_audio_bar_never_decreases_and_status_shows_each_phase(self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/voicebot/")
+        with self.browse("/voicebot/") as (page, errors):
             page.wait_for_function(READY)
-            page.evaluate(WATCH_PAGE)
-            page.fill("#user-text", "Tell me a story.")
-            page.click("#send")
-            assert wait_finished(page, "voicebot-app") == "completed"
-            log = seen(page)
-            browser.close()
+            log = send_and_watch(page, "Tell me a story.")
 
         assert errors == []
         audio = shown(log, "audio")
@@ -126,28 +117,36 @@ class VoicebotPageTest(LiveServerTestCase):
         done = first_index(log, "status", "Done: played")
         assert thinking < receiving < speaking < finishing < done, log
 
+    def test_llm_first_token_shows_when_the_first_word_arrives(self) -> None:
+        with self.browse("/voicebot/") as (page, errors):
+            page.wait_for_function(READY)
+            log = send_and_watch(page, "Tell me a story.")
+            first_token_ms = page.get_attribute("#llm-ttft", "data-ms")
+
+        assert errors == []
+        # Filled once the answer has started and before all of it is written (the status line
+        # says "Speaking…" once the whole answer is in), not at the end.
+        receiving = first_index(log, "status", "Receiving the answer…")
+        written = first_index(log, "status", "Speaking…")
+        assert receiving < first_index(log, "llm-ttft") < written, log
+        assert shown(log, "llm-ttft")[-1].endswith(" ms")
+        assert first_token_ms is not None and int(first_token_ms) >= 0
+
     def test_audio_synthesized_tooltip_is_keyboard_reachable_and_no_template_comment_shows(
             self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/voicebot/")
+        with self.browse("/voicebot/") as (page, errors):
             page.wait_for_function(READY)
             assert_audio_definition(page, "Share of the answer", "seconds before it plays",
                                     "seconds of audio synthesized so far")
-            browser.close()
 
         assert errors == []
 
-    def test_spoken_turn_held_on_space_is_transcribed_and_answered_aloud(self) -> None:
+    def test_spoken_turn_held_on_space_is_transcribed_timed_and_answered_aloud(self) -> None:
         wav = speech_wav()
         try:
-            with sync_playwright() as playwright:
-                browser = launch(playwright, "--use-fake-ui-for-media-stream",
-                                 "--use-fake-device-for-media-stream",
-                                 f"--use-file-for-fake-audio-capture={wav}%noloop")
-                page, errors = new_page(browser)
-                page.goto(f"{self.live_server_url}/voicebot/")
+            with self.browse("/voicebot/", "--use-fake-ui-for-media-stream",
+                             "--use-fake-device-for-media-stream",
+                             f"--use-file-for-fake-audio-capture={wav}%noloop") as (page, errors):
                 page.wait_for_function(READY)
                 page.evaluate(WATCH_PAGE)
                 page.evaluate(WATCH_MIC)
@@ -158,13 +157,16 @@ class VoicebotPageTest(LiveServerTestCase):
                 log = seen(page)
                 details = stream_details(page)
                 heard = page.locator("#chat .turn.user .text").all_inner_texts()
+                stt_ms = page.get_attribute("#stt-ms", "data-ms")
                 answer = answer_bubble(page, details["session"])
-                browser.close()
         finally:
             os.unlink(wav)
 
         assert errors == []
         assert heard == ["What can you do?"]
+        # "Speech recognized" shows the transcription time as soon as the transcript is in
+        assert first_index(log, "stt-ms") < first_index(log, "status", "Receiving the answer…")
+        assert stt_ms is not None and int(stt_ms) > 0
         assert float(details["mic"].split(" s ")[0]) > 1  # seconds of microphone audio sent
         assert "OPENAI_API_KEY" in answer
         assert_heard_before_done(log)
@@ -179,10 +181,7 @@ class LocalModelPageTest(LiveServerTestCase):
     server_env = {"LLM_PROVIDER": "local"}
 
     def test_page_names_the_local_model_and_its_answer_is_spoken_while_it_writes(self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/voicebot/")
+        with self.browse("/voicebot/") as (page, errors):
             page.wait_for_function(READY)
             label = page.inner_text("#llm-label")
             hint = page.inner_text("#llm-hint")
@@ -191,7 +190,6 @@ class LocalModelPageTest(LiveServerTestCase):
             assert wait_finished(page, "voicebot-app", timeout=120_000) == "completed"
             details = stream_details(page)
             answer = answer_bubble(page, details["session"])
-            browser.close()
 
         assert errors == []
         assert label == "SmolLM2-135M-Instruct (local, llama.cpp)"

@@ -68,6 +68,8 @@ class VoicebotPage {
     this.conversationId = null;
     this.audioShare = false; // the audio bar shows a share (the answer's length is known)
     this.synthMs = 0; // most audio synthesized (ms) shown for the current answer
+    this.answerStartedAt = null; // when the current answer's `session` arrived (performance.now)
+    this.firstTokenShown = false; // "LLM first token" shows the current answer's first delta
     this.micFrames = this.micBytes = 0; // the current spoken turn's audio sent
     // Turns open one after another: each waits until the answer it interrupts has ended.
     this.turnQueue = Promise.resolve();
@@ -122,6 +124,7 @@ class VoicebotPage {
     setBar(ui.audioProgress, ui.audioPct, 0);
     this.audioShare = false;
     this.synthMs = 0;
+    this.firstTokenShown = false;
     for (const el of [ui.ttfa, ui.playbackStart, ui.ttfaServer, ui.overhead, ui.sttMs, ui.llmTtft]) {
       setMs(el, null);
     }
@@ -439,6 +442,7 @@ class VoicebotPage {
       delete bubble.dataset.pending;
       bubble.querySelector(".text").textContent = text || "(nothing heard)";
       bubble.classList.toggle("empty", !text);
+      setMs(ui.sttMs, m.stt_ms);
       this.scrollChat();
       if (text) return this.setStatus("Thinking…");
       this.setStatus("I didn't catch that: hold Talk (or Space) while you speak, close to the microphone.", "warn");
@@ -466,6 +470,7 @@ class VoicebotPage {
 
     session.on("session", (m) => {
       if (session.phase === "stopping") return; // the answer being cancelled announced itself
+      this.answerStartedAt = performance.now();
       this.answerFor(m.session_id);
       setGrowing(ui.textProgress, ui.textPct, "…"); // the status line: followPhases
     });
@@ -476,6 +481,10 @@ class VoicebotPage {
       const a = this.answerFor(m.session_id);
       a.text += m.delta;
       (a.textEl.querySelector(".unheard") ?? a.textEl).append(m.delta); // plain text, never HTML
+      if (!this.firstTokenShown && m.session_id === session.sessionId && session.phase === "streaming") {
+        this.firstTokenShown = true; // from the answer's start to its first word, as it arrives
+        setMs(ui.llmTtft, performance.now() - this.answerStartedAt);
+      }
       this.scrollChat();
     });
 
@@ -494,8 +503,6 @@ class VoicebotPage {
     session.on("metrics", (m) => {
       setMs(ui.ttfaServer, m.ttfa_ms);
       setMs(ui.overhead, m.overhead_ms);
-      setMs(ui.sttMs, m.stt_ms);
-      setMs(ui.llmTtft, m.llm_ttft_ms);
     });
 
     session.on("done", (m) => {
