@@ -107,6 +107,26 @@ def assert_audio_definition(page: object, *words: str) -> None:
     assert not help_text.is_visible()
 
 
+def assert_ttfa_readouts_told_apart(page: object, *request_words: str) -> None:
+    """The two "Time to first audio" readouts say which is the browser's and which the
+    server's, and a visible note and their tooltips say where each counts from."""
+    browser_cell = page.locator(".readouts div", has=page.locator("#ttfa"))
+    server_cell = page.locator(".readouts div", has=page.locator("#ttfa-server"))
+    assert browser_cell.locator("dt").inner_text().split() == ["Time", "to", "first", "audio",
+                                                               "browser"]
+    assert server_cell.locator("dt").inner_text().split() == ["Time", "to", "first", "audio",
+                                                              "server"]
+    assert "sending the request" in browser_cell.get_attribute("title")
+    assert "first audio frame it sent" in server_cell.get_attribute("title")
+    note = page.locator("#readouts-help")
+    assert note.is_visible()
+    assert page.locator(".readouts").get_attribute("aria-describedby") == "readouts-help"
+    text = note.inner_text()
+    for words in ("browser counts from sending the request", "server from the stream's start",
+                  "first audio frame it sent", *request_words):
+        assert words in text, text
+
+
 class TTSPageTest(LiveServerTestCase):
     """Type a paragraph, press Speak, hear audio before the server says done."""
 
@@ -156,5 +176,11 @@ class TTSPageTest(LiveServerTestCase):
             self) -> None:
         with self.browse("/tts/") as (page, errors):
             assert_audio_definition(page, "Share of the text", "seconds before it plays")
+
+        assert errors == []
+
+    def test_browser_and_server_time_to_first_audio_are_told_apart(self) -> None:
+        with self.browse("/tts/") as (page, errors):
+            assert_ttfa_readouts_told_apart(page)
 
         assert errors == []

@@ -13,6 +13,7 @@ from tests.test_tts_page import (
     WATCH_PAGE,
     assert_audio_definition,
     assert_heard_before_done,
+    assert_ttfa_readouts_told_apart,
     first_index,
     seen,
     shown,
@@ -138,6 +139,13 @@ class VoicebotPageTest(LiveServerTestCase):
             page.wait_for_function(READY)
             assert_audio_definition(page, "Share of the answer", "seconds before it plays",
                                     "seconds of audio synthesized so far")
+
+        assert errors == []
+
+    def test_browser_and_server_time_to_first_audio_are_told_apart(self) -> None:
+        with self.browse("/voicebot/") as (page, errors):
+            page.wait_for_function(READY)
+            assert_ttfa_readouts_told_apart(page, "your message, or the end of your speech")
 
         assert errors == []
 
