@@ -75,7 +75,7 @@ def stream_details(page: object) -> dict[str, str]:
 
 def event_types(details: dict[str, str]) -> list[str]:
     """The event types of "Events received", in the order each first arrived."""
-    return [entry.split(" ×")[0] for entry in details["events"].split(" · ")]
+    return [entry.split("×")[0].strip() for entry in details["events"].split("·")]
 
 
 def assert_heard_before_done(log: list[tuple[str, object]]) -> None:
@@ -150,6 +150,20 @@ class TTSPageTest(LiveServerTestCase):
         session = StreamSession.objects.get(id=details["session"])
         assert session.status == "completed" and session.tts_provider == "piper"
         assert session.input_text == PARAGRAPH and session.segment_count >= 3
+
+    def test_arriving_segments_do_not_scroll_the_page_away_from_speak_and_stop(self) -> None:
+        # a phone's width: the segment list is far below Speak and Stop
+        with self.browse("/tts/", viewport={"width": 390, "height": 800}) as (page, errors):
+            page.fill("#text", "One sentence first. Then a second one.")
+            page.click("#speak")
+            scrolled_at_speak = page.evaluate("() => window.scrollY")
+            assert wait_finished(page, "tts-app") == "completed"
+            scrolled_at_end = page.evaluate("() => window.scrollY")
+            segments = page.locator("#segments li").count()
+
+        assert errors == []
+        assert segments >= 2
+        assert scrolled_at_end == scrolled_at_speak
 
     def test_streamed_input_audio_bar_never_decreases_and_status_shows_each_phase(self) -> None:
         with self.browse("/tts/?stream=1") as (page, errors):

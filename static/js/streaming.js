@@ -602,8 +602,9 @@ export class StreamDetails {
     const s = this.session;
     this.root.dataset.state = s.active ? s.phase : s.status ?? "idle";
     this.els.session.textContent = s.sessionId ?? "–";
-    this.els.events.textContent = s.events.map(([type, n]) => (n > 1 ? `${type} ×${n}` : type))
-      .join(" · ") || "–";
+    // no-break spaces: a line breaks after a separator, never inside "audio ×34" or before "·"
+    this.els.events.textContent = s.events.map(([type, n]) => (n > 1 ? `${type}\u00a0×${n}` : type))
+      .join("\u00a0· ") || "–";
     const kB = (s.audioBytes / 1000).toFixed(1);
     this.els.audio.textContent = s.audioFrames ? `${s.audioFrames} frames, ${kB} kB` : "–";
   }

@@ -167,8 +167,12 @@ class TtsPage {
       const li = document.createElement("li");
       li.dataset.index = m.index;
       li.textContent = m.text;
-      ui.segments.append(li);
-      li.scrollIntoView?.({ block: "nearest" });
+      // The newest segment comes into view inside the list only (the page must not move away
+      // from Speak and Stop), unless the reader has scrolled the list up.
+      const list = ui.segments;
+      const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+      list.append(li);
+      if (atEnd) list.scrollTop = list.scrollHeight;
       // A segment is announced before its audio, so its audio starts where the queue ends now.
       this.segments.push({ el: li, atMs: player.scheduledMs() });
     });
