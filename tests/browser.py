@@ -4,6 +4,8 @@ from __future__ import annotations
 import multiprocessing
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from channels.testing import ChannelsLiveServerTestCase
@@ -67,3 +69,21 @@ class LiveServerTestCase(ChannelsLiveServerTestCase):
 
     def setUp(self) -> None:
         require_chromium()
+
+    @contextmanager
+    def browse(self, path: str, *extra_flags: str,
+               viewport: dict | None = None) -> Iterator[tuple[object, list[str]]]:
+        """A fresh headless Chromium on the live server's ``path``: the page and the list of
+        its uncaught script errors. The browser closes when the block ends."""
+        from playwright.sync_api import sync_playwright
+
+        with sync_playwright() as playwright:
+            browser = launch(playwright, *extra_flags)
+            try:
+                page, errors = new_page(browser)
+                if viewport:
+                    page.set_viewport_size(viewport)
+                page.goto(f"{self.live_server_url}{path}")
+                yield page, errors
+            finally:
+                browser.close()

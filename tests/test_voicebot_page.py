@@ -1,20 +1,41 @@
-"""The voicebot page in a real headless Chromium: a typed turn and a spoken turn, with a
-WAV file of real speech as the microphone."""
+"""The voicebot page in a real headless Chromium: typed turns and a spoken turn, with a
+WAV file of real speech as the microphone. The tests watch the page as a person does (see
+tests/test_tts_page.py)."""
 from __future__ import annotations
 
 import os
 import tempfile
 import wave
 
-from playwright.sync_api import sync_playwright
-
 from streaming.models import StreamSession
-from tests.browser import LiveServerTestCase, launch, new_page
-from tests.test_tts_page import WATCH_PAGE, assert_audio_definition, first_index
+from tests.browser import LiveServerTestCase
+from tests.test_tts_page import (
+    WATCH_PAGE,
+    assert_audio_definition,
+    assert_heard_before_done,
+    assert_ttfa_readouts_told_apart,
+    first_index,
+    seen,
+    shown,
+    stream_details,
+    wait_finished,
+)
 
 READY = "() => document.querySelector('#voicebot-app')?.dataset.ready === '1'"
-ANSWERED = "() => window.__voicebot && window.__voicebot.doneAt !== null"
-FINISHED = "() => window.__voicebot && window.__voicebot.drainedAt !== null"
+
+# Installed before a spoken turn: follows the page's microphone meter, as a speaker glancing
+# at it would. `loud`: it showed speech; `quietAfter`: level updates in a row since then that
+# showed silence.
+WATCH_MIC = """() => {
+  const meter = document.querySelector("#mic-level");
+  const mic = (window.__mic = { loud: false, quietAfter: 0 });
+  new MutationObserver(() => {
+    if (meter.value > 0.5) Object.assign(mic, { loud: true, quietAfter: 0 });
+    else if (mic.loud && meter.value < 0.25) mic.quietAfter++;
+  }).observe(meter, { attributes: true, attributeFilter: ["value"] });
+}"""
+# The speaker has finished: the meter showed speech, then ten level updates of silence.
+SPOKE_AND_FELL_SILENT = "() => window.__mic.loud && window.__mic.quietAfter >= 10"
 
 
 def speech_wav() -> str:
@@ -35,6 +56,20 @@ def speech_wav() -> str:
     return path
 
 
+def send_and_watch(page: object, text: str) -> list[tuple[str, object]]:
+    """Type ``text`` and send it; once its answer has played out, what the page showed."""
+    page.evaluate(WATCH_PAGE)
+    page.fill("#user-text", text)
+    page.click("#send")
+    assert wait_finished(page, "voicebot-app") == "completed"
+    return seen(page)
+
+
+def answer_bubble(page: object, session_id: str) -> str:
+    """The text of the assistant's bubble of the answer ``session_id``."""
+    return page.inner_text(f"#chat .turn.assistant[data-session-id='{session_id}'] .text")
+
+
 class VoicebotPageTest(LiveServerTestCase):
     """Typed and spoken turns heard by Whisper, answered aloud by the rule-based responder
     (the same answer every time) and Piper."""
@@ -45,45 +80,30 @@ class VoicebotPageTest(LiveServerTestCase):
                   "OFFLINE_LLM_TOKEN_DELAY_MS": "80"}
 
     def test_typed_turn_is_answered_aloud(self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/voicebot/")
+        with self.browse("/voicebot/") as (page, errors):
             page.wait_for_function(READY)
             assert "rule-based responder" in page.inner_text("#llm-label").lower()
             assert "the same every time" in page.inner_text("#llm-hint")
-            page.fill("#user-text", "My name is Ada.")
-            page.click("#send")
-            page.wait_for_function(ANSWERED, timeout=60_000)
-            state = page.evaluate("() => window.__voicebot")
-            chat = page.inner_text("#chat")
-            browser.close()
+            log = send_and_watch(page, "My name is Ada.")
+            details = stream_details(page)
+            answer = answer_bubble(page, details["session"])
+            user_turns = page.locator("#chat .turn.user .text").all_inner_texts()
 
         assert errors == []
-        assert state["doneStatus"] == "completed" and "Ada" in state["answer"]
-        assert state["playbackStartedAt"] is not None
-        assert state["playbackStartedAt"] < state["doneAt"]
-        assert "My name is Ada." in chat and "Ada" in chat
-        session = StreamSession.objects.get(id=state["sessionId"])
+        assert user_turns == ["My name is Ada."]
+        assert "Ada" in answer
+        assert_heard_before_done(log)
+        session = StreamSession.objects.get(id=details["session"])
         assert session.kind == "voicebot" and session.user_text == "My name is Ada."
+        assert session.status == "completed"
 
     def test_answer_audio_bar_never_decreases_and_status_shows_each_phase(self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/voicebot/")
+        with self.browse("/voicebot/") as (page, errors):
             page.wait_for_function(READY)
-            page.evaluate(WATCH_PAGE)
-            page.fill("#user-text", "Tell me a story.")
-            page.click("#send")
-            page.wait_for_function(FINISHED, timeout=60_000)
-            seen = page.evaluate("() => window.__seen")
-            state = page.evaluate("() => window.__voicebot")
-            browser.close()
+            log = send_and_watch(page, "Tell me a story.")
 
         assert errors == []
-        assert state["doneStatus"] == "completed"
-        audio = seen["audio"]
+        audio = shown(log, "audio")
         # Seconds synthesized (an indeterminate bar, None) while the answer is written, then
         # a share that only grows: never back to "unknown", never lower.
         shares = [value for value in audio if value is not None]
@@ -91,48 +111,74 @@ class VoicebotPageTest(LiveServerTestCase):
         assert shares[-1] == 100
         first_share = next(i for i, value in enumerate(audio) if value)
         assert None not in audio[first_share:], audio
-        status = seen["status"]
-        thinking = first_index(status, "Thinking…")
-        receiving = first_index(status, "Receiving the answer…")
-        speaking = first_index(status, "Speaking…")
-        finishing = first_index(status, "Finishing…")
-        done = first_index(status, "Done: played")
-        assert thinking < receiving < speaking < finishing < done, status
+        thinking = first_index(log, "status", "Thinking…")
+        receiving = first_index(log, "status", "Receiving the answer…")
+        speaking = first_index(log, "status", "Speaking…")
+        finishing = first_index(log, "status", "Finishing…")
+        done = first_index(log, "status", "Done: played")
+        assert thinking < receiving < speaking < finishing < done, log
+
+    def test_llm_first_token_shows_when_the_first_word_arrives(self) -> None:
+        with self.browse("/voicebot/") as (page, errors):
+            page.wait_for_function(READY)
+            log = send_and_watch(page, "Tell me a story.")
+            first_token_ms = page.get_attribute("#llm-ttft", "data-ms")
+
+        assert errors == []
+        # Filled once the answer has started and before all of it is written (the status line
+        # says "Speaking…" once the whole answer is in), not at the end.
+        receiving = first_index(log, "status", "Receiving the answer…")
+        written = first_index(log, "status", "Speaking…")
+        assert receiving < first_index(log, "llm-ttft") < written, log
+        assert shown(log, "llm-ttft")[-1].endswith(" ms")
+        assert first_token_ms is not None and int(first_token_ms) >= 0
 
     def test_audio_synthesized_tooltip_is_keyboard_reachable_and_no_template_comment_shows(
             self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/voicebot/")
+        with self.browse("/voicebot/") as (page, errors):
             page.wait_for_function(READY)
             assert_audio_definition(page, "Share of the answer", "seconds before it plays",
                                     "seconds of audio synthesized so far")
-            browser.close()
 
         assert errors == []
 
-    def test_spoken_turn_is_transcribed_and_answered_aloud(self) -> None:
+    def test_browser_and_server_time_to_first_audio_are_told_apart(self) -> None:
+        with self.browse("/voicebot/") as (page, errors):
+            page.wait_for_function(READY)
+            assert_ttfa_readouts_told_apart(page, "your message, or the end of your speech")
+
+        assert errors == []
+
+    def test_spoken_turn_held_on_space_is_transcribed_timed_and_answered_aloud(self) -> None:
         wav = speech_wav()
         try:
-            with sync_playwright() as playwright:
-                browser = launch(playwright, "--use-fake-ui-for-media-stream",
-                                 "--use-fake-device-for-media-stream",
-                                 f"--use-file-for-fake-audio-capture={wav}%noloop")
-                page, errors = new_page(browser)
-                page.goto(f"{self.live_server_url}/voicebot/?autotalk=3500")
-                page.wait_for_function(ANSWERED, timeout=90_000)
-                state = page.evaluate("() => window.__voicebot")
-                browser.close()
+            with self.browse("/voicebot/", "--use-fake-ui-for-media-stream",
+                             "--use-fake-device-for-media-stream",
+                             f"--use-file-for-fake-audio-capture={wav}%noloop") as (page, errors):
+                page.wait_for_function(READY)
+                page.evaluate(WATCH_PAGE)
+                page.evaluate(WATCH_MIC)
+                page.keyboard.down("Space")  # hold to talk...
+                page.wait_for_function(SPOKE_AND_FELL_SILENT, timeout=30_000)
+                page.keyboard.up("Space")  # ...and let go once the sentence is said
+                assert wait_finished(page, "voicebot-app", timeout=90_000) == "completed"
+                log = seen(page)
+                details = stream_details(page)
+                heard = page.locator("#chat .turn.user .text").all_inner_texts()
+                stt_ms = page.get_attribute("#stt-ms", "data-ms")
+                answer = answer_bubble(page, details["session"])
         finally:
             os.unlink(wav)
 
         assert errors == []
-        assert state["micFrames"] > 10
-        assert state["transcript"] == "What can you do?"
-        assert state["doneStatus"] == "completed" and "OPENAI_API_KEY" in state["answer"]
-        assert state["playbackStartedAt"] < state["doneAt"]
-        session = StreamSession.objects.get(id=state["sessionId"])
+        assert heard == ["What can you do?"]
+        # "Speech recognized" shows the transcription time as soon as the transcript is in
+        assert first_index(log, "stt-ms") < first_index(log, "status", "Receiving the answer…")
+        assert stt_ms is not None and int(stt_ms) > 0
+        assert float(details["mic"].split(" s ")[0]) > 1  # seconds of microphone audio sent
+        assert "OPENAI_API_KEY" in answer
+        assert_heard_before_done(log)
+        session = StreamSession.objects.get(id=details["session"])
         assert session.user_text == "What can you do?" and session.stt_provider == "whisper"
         assert session.overlap_ms > 0
 
@@ -143,23 +189,21 @@ class LocalModelPageTest(LiveServerTestCase):
     server_env = {"LLM_PROVIDER": "local"}
 
     def test_page_names_the_local_model_and_its_answer_is_spoken_while_it_writes(self) -> None:
-        with sync_playwright() as playwright:
-            browser = launch(playwright)
-            page, errors = new_page(browser)
-            page.goto(f"{self.live_server_url}/voicebot/")
+        with self.browse("/voicebot/") as (page, errors):
             page.wait_for_function(READY)
             label = page.inner_text("#llm-label")
             hint = page.inner_text("#llm-hint")
             page.fill("#user-text", "Tell me about the ocean and its animals.")
             page.click("#send")
-            page.wait_for_function(ANSWERED, timeout=120_000)
-            state = page.evaluate("() => window.__voicebot")
-            browser.close()
+            assert wait_finished(page, "voicebot-app", timeout=120_000) == "completed"
+            details = stream_details(page)
+            answer = answer_bubble(page, details["session"])
 
         assert errors == []
         assert label == "SmolLM2-135M-Instruct (local, llama.cpp)"
         assert "LLM_MODEL_PATH" in hint
-        assert state["doneStatus"] == "completed" and state["answer"].strip()
-        session = StreamSession.objects.get(id=state["sessionId"])
+        assert answer.strip()
+        session = StreamSession.objects.get(id=details["session"])
         assert session.llm_provider == "local" and session.llm_queue_ms is not None
+        assert session.status == "completed"
         assert session.overlap_ms > 0  # audio went out before the model's last token

@@ -149,17 +149,6 @@ class MicCaptureProcessor extends AudioWorkletProcessor {
 registerProcessor("mic-capture", MicCaptureProcessor);
 `;
 
-const loaded = new WeakMap(); // AudioContext -> addModule promise
-
-function loadWorklet(ctx) {
-  if (!loaded.has(ctx)) {
-    const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
-    loaded.set(ctx, ctx.audioWorklet.addModule(url).finally(() => URL.revokeObjectURL(url)));
-    loaded.get(ctx).catch(() => loaded.delete(ctx)); // retry next time
-  }
-  return loaded.get(ctx);
-}
-
 export class MicCapture {
   /** @param {{context?: AudioContext, preRollMs?: number, minSpeechMs?: number, hangoverMs?: number}} opts */
   constructor({ context = null, preRollMs = 300, minSpeechMs = 250, hangoverMs = 700 } = {}) {
@@ -173,6 +162,7 @@ export class MicCapture {
     this._ownContext = false;
     this._stops = new Map(); // id -> resolve of stop()
     this._stopId = 0;
+    this._worklet = this._workletCtx = null; // the worklet module loading into this context
   }
 
   get isOpen() { return !!this.node; }
@@ -197,7 +187,7 @@ export class MicCapture {
       }
       const ctx = this.ctx;
       if (ctx.state !== "running") ctx.resume().catch(() => {});
-      await loadWorklet(ctx);
+      await this._loadWorklet(ctx);
       this.source = ctx.createMediaStreamSource(stream);
       this.node = new AudioWorkletNode(ctx, "mic-capture", {
         numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
@@ -215,6 +205,17 @@ export class MicCapture {
       for (const track of stream.getTracks()) track.stop();
       throw e;
     }
+  }
+
+  /** Add the worklet module to `ctx` once (a processor's name registers once per context). */
+  _loadWorklet(ctx) {
+    if (this._workletCtx !== ctx) {
+      const url = URL.createObjectURL(new Blob([WORKLET], { type: "text/javascript" }));
+      this._workletCtx = ctx;
+      this._worklet = ctx.audioWorklet.addModule(url).finally(() => URL.revokeObjectURL(url));
+      this._worklet.catch(() => { this._workletCtx = null; }); // retry next time
+    }
+    return this._worklet;
   }
 
   _onMessage(m) {

@@ -4,43 +4,13 @@
  *   PcmPlayer        gapless playback of streamed PCM s16le mono (one AudioContext)
  *   StreamingSocket  WebSocket wrapper: JSON events by `type`, binary frames = audio
  *   StreamSession    glues both, one stream at a time (start/cancel, played, client_metrics)
+ *   page helpers     status line, progress bars, readouts, the "Stream details" panel
  *
- * Test instrumentation lives in `window.__voicebot` (see resetInstrumentation).
+ * Nothing here keeps state at module level or on `window`: each page creates its own
+ * objects, and tests watch the page as a person does (its text, its data-* attributes).
  */
 
 const now = () => performance.now();
-
-// ---- Instrumentation for automated browser tests ----
-
-/** Replace `window.__voicebot` with a fresh record (done on every StreamSession.start). */
-export function resetInstrumentation() {
-  const vb = {
-    state: "idle", // idle | connecting | streaming | done | error
-    sessionId: null,
-    events: [], // received JSON event types in order; "audio" = a run of binary frames
-    audioFrames: 0, audioBytes: 0,
-    // performance.now() values: start sent, first binary frame, sound started,
-    // `done` arrived, stream finished (audio drained or stopped)
-    requestedAt: null, firstAudioAt: null, playbackStartedAt: null, doneAt: null, drainedAt: null,
-    doneStatus: null, underruns: 0, playedMs: 0,
-    clientMetrics: null, // the client_metrics message as sent
-    errors: [], // {code, message, fatal}
-  };
-  globalThis.__voicebot = vb;
-  return vb;
-}
-
-/** The current instrumentation record (created on first use). */
-export function instrumentation() {
-  return globalThis.__voicebot ?? resetInstrumentation();
-}
-
-function recordEvent(type) {
-  const ev = instrumentation().events;
-  if (type !== "audio" || ev[ev.length - 1] !== "audio") ev.push(type); // collapse audio runs
-}
-
-if (typeof window !== "undefined") instrumentation();
 
 const subscribe = (set, fn) => (set.add(fn), () => set.delete(fn));
 function call(set, arg) {
@@ -280,6 +250,9 @@ export class StreamingSocket {
  * One stream at a time over a long-lived StreamingSocket.
  * phase: "idle" | "pending" (awaiting `session`) | "streaming" (incl. draining) | "stopping".
  * Late events of finished streams (by session_id) and audio outside a stream are ignored.
+ * What the current (or last) stream received is kept on the session: `events` (each JSON
+ * event type and "audio", in the order each first arrived, with its count), `audioFrames`,
+ * `audioBytes`; `status` is how the last stream finished.
  */
 export class StreamSession {
   constructor(socket, player = new PcmPlayer(), opts = {}) {
@@ -293,10 +266,12 @@ export class StreamSession {
     // `played_ms` for a stream that was never announced (nothing of it was heard).
     this.reportHeard = opts.reportHeard ?? false;
     this.phase = "idle";
+    this.status = null; // how the last stream finished (the `status` of onFinished)
     this.onFirstAudio = null; // (ttfaMs) => void, client-measured from the request
     this.onPlaybackStart = null; // (playbackStartMs) => void, from the request
     this.onFinished = null; // ({status, playedMs, sessionId}) => void
     this._listeners = new Map();
+    this._phaseListeners = new Set();
     this._stale = new Set();
     this._token = 0;
     this._newStream();
@@ -315,36 +290,49 @@ export class StreamSession {
     return subscribe(this._listeners.get(type), fn);
   }
 
+  /** Listen to phase changes: fn(phase) (after a stream finished, `status` says how). */
+  onPhase(fn) { return subscribe(this._phaseListeners, fn); }
+
+  _enter(phase) {
+    if (phase === this.phase) return;
+    this.phase = phase;
+    call(this._phaseListeners, phase);
+  }
+
   _newStream() {
     this.sessionId = this.firstAudioAt = this.playbackStartMs = this.doneStatus = null;
     this.requestedAt = now();
+    this.events = []; // [type, count] in the order each type first arrived
+    this.audioFrames = this.audioBytes = 0;
     this._done = this._metricsSent = this._accept = false;
     this._lastPlayed = -1;
+  }
+
+  _count(type) {
+    const seen = this.events.find((e) => e[0] === type);
+    if (seen) seen[1]++;
+    else this.events.push([type, 1]);
   }
 
   /** Stop any running stream, connect, send `start` ({text?, tts?, voice?}). */
   async start(msg = {}) {
     if (this.active) await this.stop();
     const token = ++this._token;
-    const vb = resetInstrumentation();
-    vb.state = "connecting";
     this.expect();
     try { await this.socket.connect(); } catch (e) {
-      vb.state = "error";
-      vb.errors.push({ code: "connect_failed", message: e.message, fatal: true });
       this._finish("failed", 0);
       throw e;
     }
     if (token !== this._token) return; // stopped (or restarted) while connecting
-    vb.requestedAt = this.requestedAt = now();
+    this.requestedAt = now();
     this.socket.send({ ...msg, type: "start" });
   }
 
   /** Expect a stream the server starts by itself (e.g. a voicebot reply); TTFA counts from now. */
   expect() {
     this._newStream();
-    this.phase = "pending";
-    instrumentation().requestedAt = this.requestedAt;
+    this.status = null;
+    this._enter("pending");
   }
 
   /** Stop waiting for a stream the server will not start (e.g. it heard nothing): idle, nothing sent. */
@@ -367,7 +355,6 @@ export class StreamSession {
     const announced = this.sessionId != null; // else the player still holds the last stream
     const played = announced ? Math.round(this.player.stop()) : (this.player.stop(), 0);
     this._accept = false;
-    instrumentation().playedMs = played;
     if (this._done || !this.socket.isOpen) {
       // The server already finished (we were only draining), or there is nothing to cancel.
       if (this._done && this.reportHeard) this.socket.send({ type: "cancel", played_ms: played });
@@ -378,7 +365,7 @@ export class StreamSession {
     this.socket.send(announced || !this.reportHeard
       ? { type: "cancel", played_ms: played } : { type: "cancel" });
     this._sendMetrics(played);
-    this.phase = "stopping";
+    this._enter("stopping");
     return (this._stopping = new Promise((resolve) => {
       const timer = setTimeout(() => this._resolveStop(), this.stopTimeoutMs);
       this._resolveStop = () => {
@@ -394,14 +381,9 @@ export class StreamSession {
   _onEvent(msg) {
     if (msg.session_id != null && this._stale.has(msg.session_id)) return; // finished stream
     if (msg.type === "session" && !this._onSession(msg)) return;
-    recordEvent(msg.type);
+    if (this.active) this._count(msg.type);
     if (msg.type === "done") this._onDone(msg);
-    if (msg.type === "error") {
-      const vb = instrumentation();
-      vb.errors.push({ code: msg.code, message: msg.message, fatal: !!msg.fatal });
-      if (msg.fatal) vb.state = "error";
-      if (msg.fatal && this.phase === "pending") this._finish("failed", 0);
-    }
+    if (msg.type === "error" && msg.fatal && this.phase === "pending") this._finish("failed", 0);
     call(this._listeners.get(msg.type), msg);
     call(this._listeners.get("*"), msg);
   }
@@ -419,21 +401,17 @@ export class StreamSession {
       }
       this.expect();
     }
-    const vb = instrumentation();
-    this.sessionId = vb.sessionId = msg.session_id;
-    this.phase = vb.state = "streaming";
+    this.sessionId = msg.session_id;
     this._accept = true;
     this.player.begin(msg.sample_rate);
     clearInterval(this._playedTimer);
     this._playedTimer = setInterval(() => this._tickPlayed(), this.playedIntervalMs);
+    this._enter("streaming");
     return true;
   }
 
   _onDone(msg) {
-    const vb = instrumentation();
-    vb.doneAt = now();
-    vb.doneStatus = this.doneStatus = msg.status;
-    if (vb.state !== "error") vb.state = msg.status === "failed" ? "error" : "done";
+    this.doneStatus = msg.status;
     if (this.phase === "stopping") return this._resolveStop?.();
     if (this.phase === "pending") return this._finish(msg.status, 0);
     if (this.phase !== "streaming") return;
@@ -444,28 +422,25 @@ export class StreamSession {
 
   _onAudio(buf) {
     if (!this._accept) return;
-    const vb = instrumentation();
-    vb.audioFrames++;
-    vb.audioBytes += buf.byteLength;
+    this.audioFrames++;
+    this.audioBytes += buf.byteLength;
+    this._count("audio");
     if (this.firstAudioAt === null) {
-      this.firstAudioAt = vb.firstAudioAt = now();
+      this.firstAudioAt = now();
       this.onFirstAudio?.(this.firstAudioAt - this.requestedAt);
     }
-    recordEvent("audio");
     this.player.push(buf);
-    vb.underruns = this.player.underruns;
   }
 
   _onPlaybackStart(t) {
     if (this.phase !== "streaming") return;
-    instrumentation().playbackStartedAt = t;
     this.playbackStartMs = t - this.requestedAt;
     this.onPlaybackStart?.(this.playbackStartMs);
   }
 
   _tickPlayed() { if (this.phase === "streaming" && this.player.started) this._sendPlayed(this.player.playedMs()); }
   _sendPlayed(ms) {
-    instrumentation().playedMs = ms = Math.round(ms);
+    ms = Math.round(ms);
     if (ms !== this._lastPlayed) this.socket.send({ type: "played", ms: (this._lastPlayed = ms) });
   }
 
@@ -481,38 +456,30 @@ export class StreamSession {
   _sendMetrics(playedMs) {
     if (this._metricsSent || this.sessionId == null) return;
     this._metricsSent = true;
-    const vb = instrumentation();
     const r = (v) => (v == null ? null : Math.round(v));
-    const m = {
+    this.socket.send({
       type: "client_metrics",
       session_id: this.sessionId,
       playback_start_ms: r(this.playbackStartMs),
       underruns: this.player.underruns,
       played_ms: r(playedMs),
       ttfa_ms: this.firstAudioAt == null ? null : r(this.firstAudioAt - this.requestedAt),
-      audio_frames: vb.audioFrames,
-      audio_bytes: vb.audioBytes,
-    };
-    vb.clientMetrics = m;
-    this.socket.send(m);
+      audio_frames: this.audioFrames,
+      audio_bytes: this.audioBytes,
+    });
   }
 
   _finish(status, playedMs) {
     clearInterval(this._playedTimer);
     if (this.sessionId != null) this._stale.add(this.sessionId);
     this._accept = false;
-    this.phase = "idle";
-    const vb = instrumentation();
-    vb.drainedAt = now();
-    if (vb.state === "connecting" || vb.state === "streaming") vb.state = "done";
+    this.status = status;
+    this._enter("idle");
     this.onFinished?.({ status, playedMs: Math.round(playedMs), sessionId: this.sessionId });
   }
 
   _onClose(ev) {
     if (!this.active) return;
-    const vb = instrumentation();
-    vb.state = "error";
-    vb.errors.push({ code: "socket_closed", message: `connection closed (${ev.code})`, fatal: true });
     const played = this.player.stop();
     if (this.phase === "stopping") return this._resolveStop?.();
     this._finish("closed", played);
@@ -611,8 +578,54 @@ export function setMs(el, ms) {
   else el.dataset.ms = String(Math.round(ms));
 }
 
+/**
+ * The "Stream details" panel (templates/_progress.html) and the page's `data-state`, the
+ * state of its current or last stream: "idle" (none yet), "pending" (asked for, not announced
+ * yet), "streaming" (until its audio has played out), "stopping", then how it finished
+ * ("completed", "cancelled", "stopped", "failed", "closed", ...).
+ */
+export class StreamDetails {
+  constructor(session, root) {
+    this.session = session;
+    this.root = root;
+    this.els = {
+      session: root.querySelector("#detail-session"),
+      events: root.querySelector("#detail-events"),
+      audio: root.querySelector("#detail-audio"),
+    };
+    session.onPhase(() => this.update());
+    session.on("*", () => this.update());
+    this.update();
+  }
+
+  update() {
+    const s = this.session;
+    this.root.dataset.state = s.active ? s.phase : s.status ?? "idle";
+    this.els.session.textContent = s.sessionId ?? "–";
+    // no-break spaces: a line breaks after a separator, never inside "audio ×34" or before "·"
+    this.els.events.textContent = s.events.map(([type, n]) => (n > 1 ? `${type}\u00a0×${n}` : type))
+      .join("\u00a0· ") || "–";
+    const kB = (s.audioBytes / 1000).toFixed(1);
+    this.els.audio.textContent = s.audioFrames ? `${s.audioFrames} frames, ${kB} kB` : "–";
+  }
+}
+
+/**
+ * Set up the provider and voice pickers (templates/_voice_picker.html): the providers come
+ * from the page's "tts-providers" JSON, ?tts=ALIAS and ?voice=NAME in `params` preselect
+ * them, and the voice picker follows the provider chosen.
+ */
+export function setUpVoicePickers(ttsSelect, voiceSelect, params) {
+  const providers = JSON.parse(document.getElementById("tts-providers")?.textContent || "[]");
+  const tts = params.get("tts");
+  if (tts && providers.some((p) => p.alias === tts)) ttsSelect.value = tts;
+  if (params.get("voice")) voiceSelect.dataset.wanted = params.get("voice");
+  fillVoices(providers, ttsSelect, voiceSelect);
+  ttsSelect.addEventListener("change", () => fillVoices(providers, ttsSelect, voiceSelect));
+}
+
 /** Fill the voice picker with the voices of the provider chosen in the TTS picker. */
-export function fillVoices(providers, ttsSelect, voiceSelect) {
+function fillVoices(providers, ttsSelect, voiceSelect) {
   const p = providers.find((x) => x.alias === ttsSelect.value);
   const voices = p?.voices ?? [];
   const wanted = voiceSelect.dataset.wanted;
