@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from streaming.admin import EstimatedCountPaginator, parse_range
+from streaming.admin import EstimatedCountPaginator
 from streaming.audio import pcm_to_wav
 from streaming.models import SegmentRecord, StreamSession
 from streaming.timeline_svg import timeline_svg
@@ -255,15 +255,6 @@ def test_audio_view_honours_a_byte_range(admin_client, session_with_audio) -> No
 
     response = admin_client.get(audio_url(session), {"download": "1"})
     assert response["Content-Disposition"].startswith("attachment")
-
-
-def test_parse_range() -> None:
-    assert parse_range("", 100) is None
-    assert parse_range("bytes=0-", 100) == (0, 99)
-    assert parse_range("bytes=90-200", 100) == (90, 99)
-    assert parse_range("bytes=-10", 100) == (90, 99)
-    assert parse_range("bytes=5-1", 100) is None
-    assert parse_range("bytes=0-1,5-6", 100) is None  # several ranges: send it all
 
 
 def test_audio_view_refuses_anonymous_and_non_staff(client, django_user_model,
