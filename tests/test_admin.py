@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from streaming.admin import EstimatedCountPaginator
+from streaming.admin.paginator import EstimatedCountPaginator
 from streaming.audio import pcm_to_wav
 from streaming.models import SegmentRecord, StreamSession
 from streaming.timeline_svg import timeline_svg

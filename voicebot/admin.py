@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from streaming.admin import RecordAdmin
+from streaming.admin.base import RecordAdmin
 from streaming.models import StreamSession
 from voicebot.models import Conversation
 

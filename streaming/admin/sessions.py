@@ -1,40 +1,32 @@
-"""Admin for stream sessions: a fast changelist, a read-only detail page with the timeline
-picture and the audio, a staff-only audio view and the latency report page."""
+"""The session admin: a fast changelist, a read-only detail page with the segments, the
+timeline picture and the audio, the staff-only audio view and the report page's URL."""
 from __future__ import annotations
 
-import datetime as dt
 import json
 import uuid
 from urllib.parse import urlencode
 
-from django import forms
-from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db import connections, transaction
+from django.db import transaction
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf, Substr
 from django.http import Http404, HttpRequest, HttpResponse
-from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
+from streaming.admin.base import RecordAdmin
+from streaming.admin.filters import (
+    LatencyBucketFilter,
+    LLMProviderFilter,
+    STTProviderFilter,
+    TTSProviderFilter,
+)
+from streaming.admin.paginator import EstimatedCountPaginator
+from streaming.admin.reports import latency_report_view
 from streaming.fileserve import serve_file
 from streaming.models import SegmentRecord, StreamSession
-from streaming.reports import (
-    METHOD,
-    METRIC_LABELS,
-    METRICS,
-    PERCENTILES,
-    day_start,
-    default_period,
-    in_period,
-    latency_reports,
-    ttfa_chart_svg,
-)
 from streaming.services import delete_audio_files, delete_sessions
 from streaming.timeline_svg import timeline_svg
 
@@ -44,118 +36,6 @@ HEAVY_FIELDS = ("timeline", "input_text", "output_text", "client_metrics", "user
 PREVIEW_CHARS = 60
 MAX_TIMELINE_LINES = 2000
 MAX_TURNS_SHOWN = 200
-NO_PROVIDER = "-"
-
-
-class EstimatedCountPaginator(Paginator):
-    """A paginator that spares large PostgreSQL tables an exact ``COUNT(*)``.
-
-    For an unfiltered queryset on PostgreSQL the planner's row estimate
-    (``pg_class.reltuples``, kept fresh by autovacuum/ANALYZE) is used when it is at least
-    ``estimate_above``; a filtered queryset, a small table, an unanalyzed table (estimate
-    -1) or another database gets the exact count.
-    """
-
-    estimate_above = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        """The estimated or exact number of objects."""
-        estimate = self.estimated_count()
-        if estimate is not None and estimate >= self.estimate_above:
-            return estimate
-        return super().count
-
-    def estimated_count(self) -> int | None:
-        """``reltuples`` of the table when the queryset is a plain, unfiltered listing."""
-        qs = self.object_list
-        if not isinstance(qs, QuerySet):
-            return None
-        query = qs.query
-        if query.where or query.distinct or query.combinator or query.is_sliced:
-            return None
-        connection = connections[qs.db]
-        if connection.vendor != "postgresql":
-            return None
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT reltuples::bigint FROM pg_class WHERE oid = to_regclass(%s)",
-                           [connection.ops.quote_name(qs.model._meta.db_table)])
-            row = cursor.fetchone()
-        return int(row[0]) if row and row[0] is not None and row[0] >= 0 else None
-
-
-class LatencyBucketFilter(admin.SimpleListFilter):
-    """Sessions by time to first audio: < 300 ms, 300-800 ms, > 800 ms, unknown."""
-
-    title = "time to first audio"
-    parameter_name = "ttfa"
-    buckets: dict[str, tuple[str, Q]] = {
-        "fast": ("< 300 ms", Q(ttfa_ms__lt=300)),
-        "medium": ("300–800 ms", Q(ttfa_ms__gte=300, ttfa_ms__lte=800)),
-        "slow": ("> 800 ms", Q(ttfa_ms__gt=800)),
-        "unknown": ("unknown (no audio)", Q(ttfa_ms__isnull=True)),
-    }
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        """The four buckets."""
-        return [(key, label) for key, (label, _) in self.buckets.items()]
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        """Sessions of the chosen bucket."""
-        bucket = self.buckets.get(self.value() or "")
-        return queryset.filter(bucket[1]) if bucket else queryset
-
-
-class ProviderFilter(admin.SimpleListFilter):
-    """Sessions by provider alias of one role.
-
-    The choices are the aliases configured in ``STREAMING_PROVIDERS`` (no ``DISTINCT``
-    scan of the sessions table); any other alias still filters through the URL.
-    """
-
-    role = "tts"
-
-    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
-        """Configured aliases, the current value, and "(none)" for optional roles."""
-        aliases = sorted(getattr(settings, "STREAMING_PROVIDERS", {}).get(self.role, {}))
-        current = self.value()
-        if current and current != NO_PROVIDER and current not in aliases:
-            aliases.append(current)
-        choices: list[tuple[str, str]] = [(alias, alias) for alias in aliases]
-        if self.role != "tts":
-            choices.append((NO_PROVIDER, "(none)"))
-        return choices
-
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
-        """Sessions that used the chosen alias."""
-        value = self.value()
-        if value is None:
-            return queryset
-        return queryset.filter(**{self.parameter_name: "" if value == NO_PROVIDER else value})
-
-
-class TTSProviderFilter(ProviderFilter):
-    """By TTS provider."""
-
-    title = "TTS provider"
-    parameter_name = "tts_provider"
-    role = "tts"
-
-
-class LLMProviderFilter(ProviderFilter):
-    """By LLM provider."""
-
-    title = "LLM provider"
-    parameter_name = "llm_provider"
-    role = "llm"
-
-
-class STTProviderFilter(ProviderFilter):
-    """By STT provider."""
-
-    title = "STT provider"
-    parameter_name = "stt_provider"
-    role = "stt"
 
 
 class SegmentInline(admin.TabularInline):
@@ -196,47 +76,6 @@ def _ms_diff(a: float | None, b: float | None) -> str | None:
     return None if a is None or b is None else f"{a - b:,.1f}"
 
 
-class LatencyReportForm(forms.Form):
-    """The report's period (whole days, both included) and kind."""
-
-    since = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
-    kind = forms.ChoiceField(choices=[("", "all kinds"), *StreamSession.Kind.choices],
-                             required=False)
-
-    MAX_DAYS = 366
-
-    def clean(self) -> dict:
-        """The period must not end before it starts, nor last more than a year (the chart
-        draws every day; 9999-12-31 also has no next day to end the query on)."""
-        data = super().clean()
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            raise forms.ValidationError("The period ends before it starts.")
-        if since and until and (until - since).days >= self.MAX_DAYS:
-            raise forms.ValidationError(f"The period may last {self.MAX_DAYS} days at most.")
-        return data
-
-
-class RecordAdmin(admin.ModelAdmin):
-    """Records written by the streams: viewed (and deleted) here, never added or edited."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        """Records are written by streams, not typed in."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Read-only: the record is what happened."""
-        return False
-
-    def on_changelist(self, request: HttpRequest) -> bool:
-        """Whether this request is the changelist (where heavy columns are deferred)."""
-        match = getattr(request, "resolver_match", None)
-        opts = self.model._meta
-        return bool(match and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist")
-
-
-@admin.register(StreamSession)
 class StreamSessionAdmin(RecordAdmin):
     """Sessions with their providers and latency metrics; read-only detail pages."""
 
@@ -496,61 +335,4 @@ class StreamSessionAdmin(RecordAdmin):
 
     def report_view(self, request: HttpRequest) -> HttpResponse:
         """Latency percentiles per provider, voice and day over a period, with a chart."""
-        if not self.has_view_permission(request):
-            raise PermissionDenied
-        since, until = default_period()
-        data = request.GET if {"since", "until"} & set(request.GET) else {
-            "since": since.isoformat(), "until": until.isoformat()}
-        form = LatencyReportForm(data)
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Latency report",
-            "form": form,
-            "method": METHOD,
-            "metric_labels": [METRIC_LABELS[m] for m in METRICS],
-            "percentiles": PERCENTILES,
-        }
-        if form.is_valid():
-            since, until = form.cleaned_data["since"], form.cleaned_data["until"]
-            kind = form.cleaned_data["kind"] or None
-            qs = in_period(self.get_queryset(request), since, until, kind)
-            reports = latency_reports(qs)
-            changelist = reverse("admin:streaming_streamsession_changelist",
-                                 current_app=self.admin_site.name)
-            context.update(
-                since=since, until=until, kind=kind,
-                total=sum(row["sessions"] for row in reports["provider"]),
-                tables=[
-                    (heading, column, [self._report_row(row, group_by, changelist, since,
-                                                        until, kind)
-                                       for row in reports[group_by]])
-                    for heading, column, group_by in (
-                        ("By TTS provider", "TTS provider", "provider"),
-                        ("By voice", "Voice", "voice"), ("By day", "Day", "day"))
-                ],
-                chart=mark_safe(ttfa_chart_svg(reports["day"], since, until)),
-            )
-        request.current_app = self.admin_site.name
-        return TemplateResponse(request, "admin/streaming/streamsession/latency_report.html",
-                                context)
-
-    @staticmethod
-    def _report_row(row: dict, group_by: str, changelist: str, since: dt.date,
-                    until: dt.date, kind: str | None) -> dict:
-        """A report row for the template, with a link to its sessions in the changelist."""
-        params: dict[str, str] = {}
-        if group_by == "day" and row.get("day"):
-            since = until = row["day"]
-        params["created_at__gte"] = str(day_start(since))
-        params["created_at__lt"] = str(day_start(until + dt.timedelta(days=1)))
-        if group_by in ("provider", "voice"):
-            params["tts_provider"] = row["provider"]
-        if group_by == "voice":
-            params["voice__exact"] = row["voice"]
-        if kind:
-            params["kind__exact"] = kind
-        cells = [(row[m]["count"], *(row[m][f"p{p}"] for p in PERCENTILES)) for m in METRICS]
-        link = f"{changelist}?{urlencode(params)}"
-        return {"group": row["group"], "sessions": row["sessions"], "cells": cells,
-                "link": link}
+        return latency_report_view(self, request)

@@ -1,0 +1,23 @@
+"""What the admins of recorded things share: read-only records."""
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """Records written by the streams: viewed (and deleted) here, never added or edited."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        """Records are written by streams, not typed in."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Read-only: the record is what happened."""
+        return False
+
+    def on_changelist(self, request: HttpRequest) -> bool:
+        """Whether this request is the changelist (where heavy columns are deferred)."""
+        match = getattr(request, "resolver_match", None)
+        opts = self.model._meta
+        return bool(match and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist")
