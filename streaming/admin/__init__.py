@@ -3,7 +3,7 @@ view. Importing the package (the admin's autodiscovery does) registers the Model
 
 ``base`` holds what every record admin shares (also the voicebot's), ``filters`` and
 ``paginator`` the changelist's parts, ``sessions`` the session admin, ``reports`` the
-latency report page.
+latency report page, ``monitor`` the live monitor's page (routed by ``urls``).
 """
 from django.contrib import admin
 
