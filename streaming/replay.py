@@ -10,7 +10,6 @@ uses.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import uuid
 import weakref
@@ -30,6 +29,7 @@ from streaming.models import StreamSession
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, UnknownVoice, default_alias
 from streaming.speakable import SpeakableFilter
+from streaming.stats import format_ms, percentile
 
 END_REASON = "replay"
 FAST, REALTIME = "fast", "realtime"
@@ -274,23 +274,9 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 # --- reports -------------------------------------------------------------------------------
-def _fmt(value: float | None, sign: str = "") -> str:
-    """A metric for a table: whole numbers as such, others to 0.1 ms; never ``-0.0``."""
-    if value is None:
-        return "-"
-    if float(value).is_integer():
-        return f"{int(value):{sign}d}"
-    return f"{round(value, 1) or 0.0:{sign}.1f}"
-
-
-def format_ms(value: float | None) -> str:
-    """``"12.3 ms"``, or ``"-"`` for a metric that was not measured."""
-    return "-" if value is None else f"{value:.1f} ms"
-
-
 def _fmt_diff(a: float | None, b: float | None) -> str:
     """The replay's difference, signed."""
-    return "-" if a is None or b is None else _fmt(b - a, "+")
+    return "-" if a is None or b is None else format_ms(b - a, sign=True)
 
 
 def compare_lines(original: StreamSession, replayed: StreamSession) -> list[str]:
@@ -298,18 +284,8 @@ def compare_lines(original: StreamSession, replayed: StreamSession) -> list[str]
     lines = [f"{'metric':<18}{'original':>12}{'replay':>12}{'diff':>12}"]
     for label, name in COMPARED:
         a, b = getattr(original, name), getattr(replayed, name)
-        lines.append(f"{label:<18}{_fmt(a):>12}{_fmt(b):>12}{_fmt_diff(a, b):>12}")
+        lines.append(f"{label:<18}{format_ms(a):>12}{format_ms(b):>12}{_fmt_diff(a, b):>12}")
     return lines
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The ``p``-th percentile (0-100) of ``values``, linearly interpolated."""
-    if not values:
-        raise ValueError("no values")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def distribution(values: Sequence[float | None]) -> dict[str, float | int | None]:
@@ -329,6 +305,6 @@ def distribution_lines(originals: Sequence[dict], replays: Sequence[dict]) -> li
     for metric in DISTRIBUTED:
         for label, rows in (("original", originals), ("replay", replays)):
             dist = distribution([row.get(metric) for row in rows])
-            cells = "".join(f"{_fmt(dist[col]):>10}" for col in ("p50", "p90", "p99", "max"))
+            cells = "".join(f"{format_ms(dist[col]):>10}" for col in ("p50", "p90", "p99", "max"))
             lines.append(f"{metric:<14}{label:<10}{dist['count']:>7}{cells}")
     return lines

@@ -1,10 +1,11 @@
 """Latency reports: percentiles of the session metrics per provider, voice or day.
 
-Percentiles use the **nearest-rank** method: for ``n`` sorted values, the p-th percentile
-is the value at 1-based rank ``ceil(p * n / 100)`` (computed in integers, so there is no
-float rounding). It is always a measured value, and the same on every database because
-it is computed in Python from the stored floats: for the values 1..100, p50 = 50,
-p90 = 90 and p99 = 99; for a single value, every percentile is that value.
+Percentiles use the **nearest-rank** method of ``streaming.stats.percentile``: for ``n``
+sorted values, the p-th percentile is the value at 1-based rank ``ceil(p * n / 100)``
+(computed in integers, so there is no float rounding). It is always a measured value, and
+the same on every database because it is computed in Python from the stored floats: for
+the values 1..100, p50 = 50, p90 = 90 and p99 = 99; for a single value, every percentile
+is that value.
 
 The rows are streamed from the database with ``values_list(...).iterator()`` in one pass,
 whatever the number of groupings asked for.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -22,6 +23,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import escape
 
+from streaming.stats import NEAREST_RANK, format_ms, percentile
 from streaming.timeline_svg import nice_step
 
 METRICS: tuple[str, ...] = ("ttfa_ms", "overhead_ms", "tts_ttfb_ms", "llm_ttft_ms")
@@ -31,20 +33,9 @@ METRIC_LABELS = {
 }
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
 GROUP_BYS: tuple[str, ...] = ("provider", "voice", "day")
-METHOD = "nearest-rank"
+METHOD = NEAREST_RANK
 DEFAULT_DAYS = 7
 CHUNK_SIZE = 2000
-
-
-def percentile(sorted_values: Sequence[float], p: int) -> float | None:
-    """Nearest-rank p-th percentile (0 < p <= 100) of already sorted values."""
-    if not 0 < p <= 100:
-        raise ValueError(f"percentile must be in (0, 100], got {p}")
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    rank = max(1, -(-p * n // 100))  # ceil(p * n / 100) in integers
-    return sorted_values[rank - 1]
 
 
 def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
@@ -52,7 +43,7 @@ def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
     ordered = sorted(values)
     summary: dict[str, float | int | None] = {"count": len(ordered)}
     for p in PERCENTILES:
-        summary[f"p{p}"] = percentile(ordered, p)
+        summary[f"p{p}"] = percentile(ordered, p, method=METHOD)
     return summary
 
 
@@ -150,11 +141,6 @@ def latency_report(sessions_queryset: QuerySet, *, group_by: str) -> list[dict]:
     dict ``{"count", "p50", "p90", "p99"}`` (``None`` when no session had the metric).
     """
     return latency_reports(sessions_queryset, (group_by,))[group_by]
-
-
-def format_ms(value: float | None) -> str:
-    """A millisecond value for a table cell."""
-    return "-" if value is None else f"{value:.1f}"
 
 
 def text_table(rows: list[dict]) -> str:

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 from django.utils.html import escape
 
+from streaming.stats import format_ms
+
 WIDTH = 960
 LABEL_W = 200
 RIGHT = 28
@@ -162,8 +164,8 @@ def nice_step(span: float, target_ticks: int = 8) -> float:
 
 
 def _fmt(ms: float | None) -> str:
-    """Milliseconds for a label."""
-    return "–" if ms is None else f"{ms:,.0f} ms"
+    """Milliseconds for a label: whole, grouped, with the unit."""
+    return format_ms(ms, decimals=0, grouping=True, unit=" ms", missing="–")
 
 
 def _short(text: str, limit: int) -> str:

@@ -16,7 +16,7 @@ from django.db import connections
 from django.utils import timezone
 
 from streaming.models import StreamSession
-from streaming.replay import distribution, percentile, recorded_deltas, recorded_end
+from streaming.replay import distribution, recorded_deltas, recorded_end
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,9 +94,7 @@ def test_recorded_deltas_and_end_are_offsets_from_the_first_delta() -> None:
     assert recorded_end(timeline) is None
 
 
-def test_percentiles_interpolate_and_skip_unmeasured_values() -> None:
-    assert percentile([1, 2, 3, 4, 5], 50) == 3
-    assert percentile([10, 20], 90) == pytest.approx(19)
+def test_distributions_interpolate_percentiles_and_skip_unmeasured_values() -> None:
     dist = distribution([4.0, None, 2.0])
     assert dist == {"count": 2, "p50": 3.0, "p90": 3.8, "p99": pytest.approx(3.98), "max": 4.0}
     assert distribution([None])["count"] == 0

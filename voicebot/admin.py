@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from streaming.admin.base import RecordAdmin
+from streaming.admin.base import RecordAdmin, ms
 from streaming.models import StreamSession
 from voicebot.models import Conversation
 
@@ -46,14 +46,14 @@ class TurnInline(admin.TabularInline):
         return False
 
     @admin.display(description="TTFA (ms)")
-    def ttfa(self, session: StreamSession) -> str | None:
+    def ttfa(self, session: StreamSession) -> str:
         """Time to first audio."""
-        return None if session.ttfa_ms is None else f"{session.ttfa_ms:,.0f}"
+        return ms(session.ttfa_ms)
 
     @admin.display(description="overlap (ms)")
-    def overlap(self, session: StreamSession) -> str | None:
+    def overlap(self, session: StreamSession) -> str:
         """Audio flowing before the answer was complete."""
-        return None if session.overlap_ms is None else f"{session.overlap_ms:,.0f}"
+        return ms(session.overlap_ms)
 
 
 @admin.register(Conversation)

@@ -1,8 +1,15 @@
-"""What the admins of recorded things share: read-only records."""
+"""What the admins of recorded things share: read-only records, milliseconds shown alike."""
 from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+
+from streaming.stats import format_ms
+
+
+def ms(value: float | None, *, decimals: int = 0) -> str:
+    """Milliseconds as the admin shows them: thousands grouped; "-" when unknown."""
+    return format_ms(value, decimals=decimals, grouping=True)
 
 
 class RecordAdmin(admin.ModelAdmin):

@@ -16,7 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from streaming.admin.base import RecordAdmin
+from streaming.admin.base import RecordAdmin, ms
 from streaming.admin.filters import (
     LatencyBucketFilter,
     LLMProviderFilter,
@@ -57,23 +57,19 @@ class SegmentInline(admin.TabularInline):
         return False
 
     @admin.display(description="TTS wait (ms)")
-    def tts_wait(self, segment: SegmentRecord) -> str | None:
+    def tts_wait(self, segment: SegmentRecord) -> str:
         """Request to first byte."""
         return _ms_diff(segment.first_byte_ms, segment.request_ms)
 
     @admin.display(description="synthesis (ms)")
-    def synthesis(self, segment: SegmentRecord) -> str | None:
+    def synthesis(self, segment: SegmentRecord) -> str:
         """First byte to end."""
         return _ms_diff(segment.end_ms, segment.first_byte_ms)
 
 
-def _ms(value: float | None) -> str | None:
-    """Milliseconds for a column (None shows the empty value)."""
-    return None if value is None else f"{value:,.0f}"
-
-
-def _ms_diff(a: float | None, b: float | None) -> str | None:
-    return None if a is None or b is None else f"{a - b:,.1f}"
+def _ms_diff(a: float | None, b: float | None) -> str:
+    """``a - b`` in ms to 0.1 ms ("-" when either is unknown)."""
+    return ms(None if a is None or b is None else a - b, decimals=1)
 
 
 class StreamSessionAdmin(RecordAdmin):
@@ -172,24 +168,24 @@ class StreamSessionAdmin(RecordAdmin):
                                                        obj.stt_provider))
 
     @admin.display(description="TTFA (ms)", ordering="ttfa_ms")
-    def ttfa(self, obj: StreamSession) -> str | None:
+    def ttfa(self, obj: StreamSession) -> str:
         """Time to first audio."""
-        return _ms(obj.ttfa_ms)
+        return ms(obj.ttfa_ms)
 
     @admin.display(description="overhead (ms)", ordering="overhead_ms")
-    def overhead(self, obj: StreamSession) -> str | None:
+    def overhead(self, obj: StreamSession) -> str:
         """What the pipeline added to TTFA."""
-        return _ms(obj.overhead_ms)
+        return ms(obj.overhead_ms)
 
     @admin.display(description="overlap (ms)", ordering="overlap_ms")
-    def overlap(self, obj: StreamSession) -> str | None:
+    def overlap(self, obj: StreamSession) -> str:
         """Audio flowing before the text was complete."""
-        return _ms(obj.overlap_ms)
+        return ms(obj.overlap_ms)
 
     @admin.display(description="total (ms)", ordering="total_ms")
-    def total(self, obj: StreamSession) -> str | None:
+    def total(self, obj: StreamSession) -> str:
         """The stream's duration."""
-        return _ms(obj.total_ms)
+        return ms(obj.total_ms)
 
     @admin.display(description="text")
     def text_preview(self, obj: StreamSession) -> str:
@@ -282,7 +278,7 @@ class StreamSessionAdmin(RecordAdmin):
                  reverse("admin:streaming_streamsession_change", args=[t.pk],
                          current_app=self.admin_site.name),
                  t.turn or "?", t.status, t.user_text or "–", t.heard_text or "–",
-                 _ms(t.ttfa_ms) or "–")
+                 ms(t.ttfa_ms))
                 for t in turns
             ),
         )

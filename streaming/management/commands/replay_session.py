@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from streaming import replay
 from streaming.models import StreamSession
+from streaming.stats import format_ms
 
 
 class Command(BaseCommand):
@@ -68,8 +69,8 @@ class Command(BaseCommand):
                                   f" {choice.sample_rate} Hz)")
         if not quiet and not options["compare"]:
             metrics = result.metrics
-            self.stdout.write(f"ttfa {replay.format_ms(metrics['ttfa_ms'])}, overhead "
-                              f"{replay.format_ms(metrics['overhead_ms'])}, "
+            self.stdout.write(f"ttfa {format_ms(metrics['ttfa_ms'], unit=' ms')}, overhead "
+                              f"{format_ms(metrics['overhead_ms'], unit=' ms')}, "
                               f"{metrics['segments']} segments")
         if options["compare"]:
             replayed = StreamSession.objects.get(id=done.session_id)
