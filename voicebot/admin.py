@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from streaming.admin.base import RecordAdmin, ms
+from streaming.admin.base import RecordAdmin, RecordInline, ms
 from streaming.models import StreamSession
 from voicebot.models import Conversation
 
@@ -19,13 +19,11 @@ TURN_DEFERRED = ("timeline", "input_text", "output_text", "client_metrics", "fal
                  "error")
 
 
-class TurnInline(admin.TabularInline):
+class TurnInline(RecordInline):
     """The conversation's turns (its sessions), in order, linked to their session pages."""
 
     model = StreamSession
     fk_name = "conversation"
-    extra = 0
-    can_delete = False
     fields = ("turn", "status", "user_text", "heard_text", "ttfa", "overlap", "created_at")
     readonly_fields = fields
     ordering = ("turn", "created_at")
@@ -36,14 +34,6 @@ class TurnInline(admin.TabularInline):
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """Turns without their heavy columns."""
         return super().get_queryset(request).defer(*TURN_DEFERRED)
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Turns are recorded by the voicebot."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Read-only."""
-        return False
 
     @admin.display(description="TTFA (ms)")
     def ttfa(self, session: StreamSession) -> str:

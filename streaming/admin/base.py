@@ -1,4 +1,5 @@
-"""What the admins of recorded things share: read-only records, milliseconds shown alike."""
+"""What the admins of recorded things share: read-only records and inlines, milliseconds
+shown alike."""
 from __future__ import annotations
 
 from django.contrib import admin
@@ -28,3 +29,18 @@ class RecordAdmin(admin.ModelAdmin):
         match = getattr(request, "resolver_match", None)
         opts = self.model._meta
         return bool(match and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist")
+
+
+class RecordInline(admin.TabularInline):
+    """Parts of a record (segments, turns), written by the streams: shown, never edited."""
+
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Parts are recorded by streams."""
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        """Read-only."""
+        return False

@@ -16,7 +16,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 
-from streaming.admin.base import RecordAdmin, ms
+from streaming.admin.base import RecordAdmin, RecordInline, ms
 from streaming.admin.filters import (
     LatencyBucketFilter,
     LLMProviderFilter,
@@ -38,23 +38,13 @@ MAX_TIMELINE_LINES = 2000
 MAX_TURNS_SHOWN = 200
 
 
-class SegmentInline(admin.TabularInline):
+class SegmentInline(RecordInline):
     """A session's segments with their TTS timings (ms from the stream's start)."""
 
     model = SegmentRecord
-    extra = 0
-    can_delete = False
     fields = ("index", "text", "cut_ms", "request_ms", "first_byte_ms", "end_ms", "tts_wait",
               "synthesis", "audio_offset_ms", "audio_ms", "bytes")
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Segments are recorded by streams."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Read-only."""
-        return False
 
     @admin.display(description="TTS wait (ms)")
     def tts_wait(self, segment: SegmentRecord) -> str:
