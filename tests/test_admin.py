@@ -413,3 +413,18 @@ def test_paginator_counts_exactly_on_small_tables() -> None:
     for _ in range(3):
         make_session(segments=False, status="running")
     assert EstimatedCountPaginator(StreamSession.objects.all(), 2).count == 3
+
+
+def test_the_session_page_shows_milliseconds_with_at_most_one_decimal(admin_client) -> None:
+    session = make_session(ttfa=336.45512345678, overhead_ms=0.12345678, overlap_ms=-151.74912)
+    SegmentRecord.objects.filter(session=session, index=1).update(
+        audio_offset_ms=2438.0952380952385, request_ms=801.2950000000001)
+
+    page = admin_client.get(reverse("admin:streaming_streamsession_change",
+                                    args=[session.pk])).text
+
+    for raw in ("2438.0952380952385", "801.2950000000001", "336.45512345678", "0.12345678",
+                "151.74912"):
+        assert raw not in page
+    for shown in ("2,438.1", "801.3", "336.5", "0.1", "-151.7"):
+        assert f">{shown}<" in page or f">{shown} " in page, shown

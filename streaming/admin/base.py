@@ -2,6 +2,8 @@
 shown alike."""
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin
 from django.http import HttpRequest
 
@@ -11,6 +13,18 @@ from streaming.stats import format_ms
 def ms(value: float | None, *, decimals: int = 0) -> str:
     """Milliseconds as the admin shows them: thousands grouped; "-" when unknown."""
     return format_ms(value, decimals=decimals, grouping=True)
+
+
+def ms_field(field: str, description: str, *, decimals: int = 1
+             ) -> Callable[[admin.ModelAdmin, object], str]:
+    """A display method showing a record's float ``field`` in ms (sortable by it), for
+    ``list_display``, ``fields`` and ``fieldsets`` (the admin shows raw floats otherwise)."""
+    @admin.display(description=description, ordering=field)
+    def show(model_admin: admin.ModelAdmin, obj: object) -> str:
+        return ms(getattr(obj, field), decimals=decimals)
+
+    show.__doc__ = f"``{field}`` in ms, {decimals} decimal(s) at most."
+    return show
 
 
 class RecordAdmin(admin.ModelAdmin):
