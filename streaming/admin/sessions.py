@@ -13,8 +13,10 @@ from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Coalesce, NullIf, Substr
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
+from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timezone import localtime
 
 from streaming.admin.base import RecordAdmin, RecordInline, ms, ms_field
 from streaming.admin.filters import (
@@ -33,7 +35,7 @@ from streaming.timeline_svg import timeline_svg
 # Large per-row columns the changelist never shows.
 HEAVY_FIELDS = ("timeline", "input_text", "output_text", "client_metrics", "user_text",
                 "heard_text", "error", "fallbacks")
-PREVIEW_CHARS = 60
+PREVIEW_CHARS = 48
 # The detail page's display methods of float metrics (``ms_field``), to 0.1 ms.
 LATENCY_FIELDS = ("stt", "llm_queue", "llm_ttft", "first_segment", "tts_ttfb", "ttfa_detail",
                   "overhead_detail", "text_done", "overlap_detail", "total_detail",
@@ -80,8 +82,11 @@ def _ms_diff(a: float | None, b: float | None) -> str:
 class StreamSessionAdmin(RecordAdmin):
     """Sessions with their providers and latency metrics; read-only detail pages."""
 
-    list_display = ("short_id", "kind", "status", "providers", "voice", "ttfa", "overhead",
-                    "overlap", "total", "text_preview", "turn_link", "created_at")
+    # Fits a 1,280 px window beside the admin's navigation and the filters: the start time,
+    # the voice and the turn share other columns; overhead and total are on the detail page
+    # and in the latency report.
+    list_display = ("short_id", "kind_and_turn", "status", "providers", "ttfa", "overlap",
+                    "text_preview")
     list_display_links = ("short_id",)
     list_filter = ("kind", "status", LatencyBucketFilter, TTSProviderFilter, LLMProviderFilter,
                    STTProviderFilter, ("created_at", admin.DateFieldListFilter))
@@ -176,51 +181,39 @@ class StreamSessionAdmin(RecordAdmin):
         transaction.on_commit(lambda: delete_audio_files(names))
 
     # --- changelist columns --------------------------------------------------------------
-    @admin.display(description="session", ordering="id")
-    def short_id(self, obj: StreamSession) -> str:
-        """The first characters of the UUID."""
-        return str(obj.pk)[:8]
+    @admin.display(description="session", ordering="created_at")
+    def short_id(self, obj: StreamSession) -> SafeString:
+        """The first characters of the UUID, and when the stream started, to the second."""
+        return format_html('{}<br><span class="quiet">{}</span>', str(obj.pk)[:8],
+                           date_format(localtime(obj.created_at), "Y-m-d H:i:s"))
 
-    @admin.display(description="providers (tts / llm / stt)", ordering="tts_provider")
-    def providers(self, obj: StreamSession) -> str:
-        """TTS, LLM and STT aliases."""
-        return " / ".join(alias or "–" for alias in (obj.tts_provider, obj.llm_provider,
-                                                       obj.stt_provider))
+    @admin.display(description="kind", ordering="kind")
+    def kind_and_turn(self, obj: StreamSession) -> str | SafeString:
+        """The kind; a voicebot turn links to its conversation."""
+        if not obj.conversation_id:
+            return obj.get_kind_display()
+        url = reverse("admin:voicebot_conversation_change", args=[obj.conversation_id],
+                      current_app=self.admin_site.name)
+        return format_html('{} <a href="{}">turn&nbsp;{}</a>', obj.get_kind_display(), url,
+                           obj.turn or "?")
 
-    @admin.display(description="TTFA (ms)", ordering="ttfa_ms")
-    def ttfa(self, obj: StreamSession) -> str:
-        """Time to first audio."""
-        return ms(obj.ttfa_ms)
+    @admin.display(description="providers (TTS · voice; LLM / STT)", ordering="tts_provider")
+    def providers(self, obj: StreamSession) -> str | SafeString:
+        """The TTS and its voice; the LLM and STT of a voicebot turn on a second line."""
+        tts = f"{obj.tts_provider} · {obj.voice}" if obj.voice else obj.tts_provider
+        if not (obj.llm_provider or obj.stt_provider):
+            return tts
+        return format_html("{}<br>{} / {}", tts, obj.llm_provider or "–",
+                           obj.stt_provider or "–")
 
-    @admin.display(description="overhead (ms)", ordering="overhead_ms")
-    def overhead(self, obj: StreamSession) -> str:
-        """What the pipeline added to TTFA."""
-        return ms(obj.overhead_ms)
-
-    @admin.display(description="overlap (ms)", ordering="overlap_ms")
-    def overlap(self, obj: StreamSession) -> str:
-        """Audio flowing before the text was complete."""
-        return ms(obj.overlap_ms)
-
-    @admin.display(description="total (ms)", ordering="total_ms")
-    def total(self, obj: StreamSession) -> str:
-        """The stream's duration."""
-        return ms(obj.total_ms)
+    ttfa = ms_field("ttfa_ms", "TTFA (ms)", decimals=0)
+    overlap = ms_field("overlap_ms", "overlap (ms)", decimals=0)
 
     @admin.display(description="text")
     def text_preview(self, obj: StreamSession) -> str:
         """The user's turn, else the input text, shortened."""
         text = " ".join((getattr(obj, "preview", None) or "").split())
         return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
-
-    @admin.display(description="turn", ordering="turn")
-    def turn_link(self, obj: StreamSession) -> str | SafeString | None:
-        """The voicebot turn, linked to its conversation."""
-        if not obj.conversation_id:
-            return None
-        url = reverse("admin:voicebot_conversation_change", args=[obj.conversation_id],
-                      current_app=self.admin_site.name)
-        return format_html('<a href="{}">turn {}</a>', url, obj.turn or "?")
 
     # --- detail fields -------------------------------------------------------------------
     def _segments(self, obj: StreamSession) -> list[SegmentRecord]:
