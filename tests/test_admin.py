@@ -427,4 +427,24 @@ def test_the_session_page_shows_milliseconds_with_at_most_one_decimal(admin_clie
                 "151.74912"):
         assert raw not in page
     for shown in ("2,438.1", "801.3", "336.5", "0.1", "-151.7"):
-        assert f">{shown}<" in page or f">{shown} " in page, shown
+        assert any(f">{shown}{end}" in page for end in "<: "), shown
+
+
+def test_a_negative_overlap_says_that_audio_started_after_the_text_was_complete(
+        admin_client) -> None:
+    late = make_session("voicebot", overlap_ms=-151.74912, segments=False)
+    make_session(overlap_ms=698.0, segments=False)
+    after = "audio started after the text was complete"
+
+    listing = changelist(admin_client).text
+    detail = admin_client.get(reverse("admin:streaming_streamsession_change",
+                                      args=[late.pk])).text
+    turns = admin_client.get(reverse("admin:voicebot_conversation_change",
+                                     args=[late.conversation_id])).text
+
+    assert listing.count(after) == 1  # the late session's row, not the other one
+    assert "-151.7: audio started 151.7 ms after the text was complete" in detail
+    assert after in turns
+    early = admin_client.get(reverse("admin:streaming_streamsession_change",
+                                     args=[StreamSession.objects.exclude(pk=late.pk).get().pk]))
+    assert "698.0: audio started 698.0 ms before the text was complete" in early.text

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from streaming.admin.base import RecordAdmin, RecordInline, ms
+from streaming.admin.base import RecordAdmin, RecordInline, ms, overlap_cell
 from streaming.models import StreamSession
 from voicebot.models import Conversation
 
@@ -41,9 +41,10 @@ class TurnInline(RecordInline):
         return ms(session.ttfa_ms)
 
     @admin.display(description="overlap (ms)")
-    def overlap(self, session: StreamSession) -> str:
-        """Audio flowing before the answer was complete."""
-        return ms(session.overlap_ms)
+    def overlap(self, session: StreamSession) -> str | SafeString:
+        """How long audio had played when the answer was complete (negative: it started
+        after)."""
+        return overlap_cell(session.overlap_ms)
 
 
 @admin.register(Conversation)

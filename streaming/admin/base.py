@@ -6,6 +6,8 @@ from collections.abc import Callable
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from streaming.stats import format_ms
 
@@ -13,6 +15,24 @@ from streaming.stats import format_ms
 def ms(value: float | None, *, decimals: int = 0) -> str:
     """Milliseconds as the admin shows them: thousands grouped; "-" when unknown."""
     return format_ms(value, decimals=decimals, grouping=True)
+
+
+def overlap_cell(value: float | None) -> str | SafeString:
+    """The overlap (text done - first audio) in whole ms for a table; a negative one says
+    what it means under the number."""
+    if value is None or value >= 0:
+        return ms(value)
+    return format_html('{}<br><small class="quiet">audio started after the text was '
+                       "complete</small>", ms(value))
+
+
+def overlap_sentence(value: float | None) -> str:
+    """The overlap to 0.1 ms with what it means, either way."""
+    if value is None:
+        return ms(value)
+    when = "before" if value >= 0 else "after"
+    return (f"{ms(value, decimals=1)}: audio started {ms(abs(value), decimals=1)} ms {when} "
+            "the text was complete")
 
 
 def ms_field(field: str, description: str, *, decimals: int = 1

@@ -18,7 +18,14 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timezone import localtime
 
-from streaming.admin.base import RecordAdmin, RecordInline, ms, ms_field
+from streaming.admin.base import (
+    RecordAdmin,
+    RecordInline,
+    ms,
+    ms_field,
+    overlap_cell,
+    overlap_sentence,
+)
 from streaming.admin.filters import (
     LatencyBucketFilter,
     LLMProviderFilter,
@@ -135,11 +142,15 @@ class StreamSessionAdmin(RecordAdmin):
     ttfa_detail = ms_field("ttfa_ms", "TTFA")
     overhead_detail = ms_field("overhead_ms", "overhead")
     text_done = ms_field("text_done_ms", "text done")
-    overlap_detail = ms_field("overlap_ms", "overlap")
     total_detail = ms_field("total_ms", "total")
     audio_length = ms_field("audio_ms", "audio sent")
     playback_start = ms_field("playback_start_ms", "playback start (ms)")
     played = ms_field("played_ms", "played (ms)")
+
+    @admin.display(description="overlap")
+    def overlap_detail(self, obj: StreamSession) -> str:
+        """The overlap to 0.1 ms, and what its sign means."""
+        return overlap_sentence(obj.overlap_ms)
 
     # --- querysets -----------------------------------------------------------------------
     def get_queryset(self, request: HttpRequest) -> QuerySet:
@@ -207,7 +218,12 @@ class StreamSessionAdmin(RecordAdmin):
                            obj.stt_provider or "–")
 
     ttfa = ms_field("ttfa_ms", "TTFA (ms)", decimals=0)
-    overlap = ms_field("overlap_ms", "overlap (ms)", decimals=0)
+
+    @admin.display(description="overlap (ms)", ordering="overlap_ms")
+    def overlap(self, obj: StreamSession) -> str | SafeString:
+        """How long audio had played when the text was complete (negative: it started
+        after)."""
+        return overlap_cell(obj.overlap_ms)
 
     @admin.display(description="text")
     def text_preview(self, obj: StreamSession) -> str:
