@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -44,6 +45,9 @@ COMPARED = (
     ("audio_ms", "audio_ms"), ("segments", "segment_count"), ("bytes", "bytes_sent"),
 )
 DISTRIBUTED = ("ttfa_ms", "overhead_ms")
+HEX_DIGITS = re.compile(r"[0-9a-f]{1,32}")
+UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))  # hex digits between hyphens
+MAX_LISTED = 5  # sessions named when a start of an id matches several
 
 
 _primed: weakref.WeakSet = weakref.WeakSet()  # provider instances already loaded
@@ -81,18 +85,37 @@ class Replay:
 
 # --- lookups -------------------------------------------------------------------------------
 def load_original(raw_id: str) -> StreamSession:
-    """The session to replay, by its UUID; refuses bad ids and sessions with no input."""
-    try:
-        session_id = uuid.UUID(str(raw_id).strip())
-    except ValueError:
+    """The session to replay, by its UUID or a unique start of it (the admin shows the first
+    8 characters); refuses bad ids, starts of no or several sessions, and sessions with no
+    input."""
+    digits = str(raw_id).strip().lower().replace("-", "")
+    if not HEX_DIGITS.fullmatch(digits):
         raise ReplayError(f"{raw_id!r} is not a session id (a UUID such as "
-                          f"{uuid.UUID(int=0)})") from None
-    try:
-        original = StreamSession.objects.get(id=session_id)
-    except (StreamSession.DoesNotExist, ValidationError):
-        raise ReplayError(f"there is no session {session_id}") from None
+                          f"{uuid.UUID(int=0)}, or its first characters)")
+    if len(digits) == 32:
+        try:
+            original = StreamSession.objects.get(id=uuid.UUID(digits))
+        except (StreamSession.DoesNotExist, ValidationError):
+            raise ReplayError(f"there is no session {uuid.UUID(digits)}") from None
+    else:
+        original = _by_prefix(digits)
     check_replayable(original)
     return original
+
+
+def _by_prefix(digits: str) -> StreamSession:
+    """The one session whose id starts with these hex digits."""
+    start = "-".join(digits[a:b] for a, b in UUID_GROUPS if a < len(digits))  # as UUIDs print
+    found = list(StreamSession.objects.filter(id__startswith=start).order_by("created_at")
+                 [:MAX_LISTED + 1])
+    if not found:
+        raise ReplayError(f"there is no session whose id starts with {start!r}")
+    if len(found) > 1:
+        count = f"more than {MAX_LISTED}" if len(found) > MAX_LISTED else str(len(found))
+        listed = ", ".join(str(session.id) for session in found[:MAX_LISTED])
+        raise ReplayError(f"{start!r} is the start of {count} sessions' ids ({listed}"
+                          f"{', ...' if len(found) > MAX_LISTED else ''}): give more characters")
+    return found[0]
 
 
 def check_replayable(original: StreamSession) -> None:

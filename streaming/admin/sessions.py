@@ -194,7 +194,8 @@ class StreamSessionAdmin(RecordAdmin):
     # --- changelist columns --------------------------------------------------------------
     @admin.display(description="session", ordering="created_at")
     def short_id(self, obj: StreamSession) -> SafeString:
-        """The first characters of the UUID, and when the stream started, to the second."""
+        """The first characters of the UUID (``replay_session`` takes them), and when the
+        stream started, to the second."""
         return format_html('{}<br><span class="quiet">{}</span>', str(obj.pk)[:8],
                            date_format(localtime(obj.created_at), "Y-m-d H:i:s"))
 

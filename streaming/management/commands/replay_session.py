@@ -22,7 +22,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         """The session id and the replay's options."""
-        parser.add_argument("session_id", help="The UUID of the session to replay.")
+        parser.add_argument("session_id",
+                            help="The session to replay: its UUID, or the start of it that no "
+                                 "other session's id shares (the admin shows 8 characters).")
         parser.add_argument("--tts", metavar="ALIAS",
                             help="TTS provider alias (default: the original's provider).")
         parser.add_argument("--voice", metavar="V",
