@@ -55,7 +55,8 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is required when DEBUG is off (set DEBUG=1 for local development)."
+            "SECRET_KEY is required when DEBUG is off: set SECRET_KEY, or DEBUG=1 for local "
+            "development."
         )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
 
