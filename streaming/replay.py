@@ -26,13 +26,13 @@ from streaming import providers, services
 from streaming.audio import pcm_to_wav
 from streaming.consumers import engine_config
 from streaming.engine import Event, StreamEngine, StreamResult, text_once
-from streaming.models import StreamSession
+from streaming.models import REPLAY_END_REASON, StreamSession
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, UnknownVoice, default_alias
 from streaming.speakable import SpeakableFilter
 from streaming.stats import format_ms, percentile
 
-END_REASON = "replay"
+END_REASON = REPLAY_END_REASON
 FAST, REALTIME = "fast", "realtime"
 SPEEDS = (FAST, REALTIME)
 PRIMING_TEXT = "Ready."

@@ -7,6 +7,9 @@ the same on every database because it is computed in Python from the stored floa
 the values 1..100, p50 = 50, p90 = 90 and p99 = 99; for a single value, every percentile
 is that value.
 
+Replays (sessions stored by ``replay_session(s)``) are left out unless asked for: they are
+the engine re-run on old input, not what users heard.
+
 The rows are streamed from the database with ``values_list(...).iterator()`` in one pass,
 whatever the number of groupings asked for.
 """
@@ -18,11 +21,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import escape
 
+from streaming.models import REPLAY_END_REASON
 from streaming.stats import NEAREST_RANK, format_ms, percentile
 from streaming.timeline_svg import nice_step
 
@@ -36,6 +40,8 @@ GROUP_BYS: tuple[str, ...] = ("provider", "voice", "day")
 METHOD = NEAREST_RANK
 DEFAULT_DAYS = 7
 CHUNK_SIZE = 2000
+# Replays, also those whose original is gone (their replay_of was set to null).
+REPLAYS = Q(replay_of__isnull=False) | Q(end_reason=REPLAY_END_REASON)
 
 
 def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
@@ -60,14 +66,17 @@ def day_start(day: dt.date) -> dt.datetime:
 
 
 def in_period(queryset: QuerySet, since: dt.date | None, until: dt.date | None,
-              kind: str | None = None) -> QuerySet:
-    """Sessions created from ``since`` to ``until`` (whole days, both included)."""
+              kind: str | None = None, *, include_replays: bool = False) -> QuerySet:
+    """Sessions created from ``since`` to ``until`` (whole days, both included), of
+    ``kind`` if given, without replays unless ``include_replays``."""
     if since is not None:
         queryset = queryset.filter(created_at__gte=day_start(since))
     if until is not None and until < dt.date.max:  # the last date has no next day
         queryset = queryset.filter(created_at__lt=day_start(until + dt.timedelta(days=1)))
     if kind:
         queryset = queryset.filter(kind=kind)
+    if not include_replays:
+        queryset = queryset.exclude(REPLAYS)
     return queryset
 
 

@@ -448,3 +448,21 @@ def test_a_negative_overlap_says_that_audio_started_after_the_text_was_complete(
     early = admin_client.get(reverse("admin:streaming_streamsession_change",
                                      args=[StreamSession.objects.exclude(pk=late.pk).get().pk]))
     assert "698.0: audio started 698.0 ms before the text was complete" in early.text
+
+
+def test_the_report_page_leaves_replays_out_unless_asked(admin_client) -> None:
+    original = make_session(ttfa=250.0, segments=False)
+    make_session(ttfa=9000.0, segments=False, replay_of=original, end_reason="replay")
+    url = reverse("admin:streaming_streamsession_report")
+    today = timezone.localdate().isoformat()
+
+    default = admin_client.get(url)
+    asked = admin_client.get(url, {"since": today, "until": today, "include_replays": "on"})
+
+    assert default.context["total"] == 1 and "replays not counted" in default.text
+    assert asked.context["total"] == 2
+    assert 'name="include_replays"' in default.text
+    for response, sessions in ((default, 1), (asked, 2)):  # each row lists what it counted
+        for _, _, rows in response.context["tables"]:
+            assert [row["sessions"] for row in rows] == [sessions]
+            assert admin_client.get(rows[0]["link"]).context["cl"].result_count == sessions

@@ -153,3 +153,30 @@ def test_command_defaults_to_the_last_seven_days() -> None:
 def test_command_rejects_bad_dates(args: tuple[str, ...]) -> None:
     with pytest.raises(CommandError):
         run(*args)
+
+
+@pytest.mark.django_db
+def test_replays_are_not_counted_unless_asked() -> None:
+    add_sessions(at(DAY1), [100.0, 200.0])
+    original = StreamSession.objects.first()
+    replay = StreamSession.objects.create(kind="tts", status="completed", tts_provider="piper",
+                                          ttfa_ms=5000.0, replay_of=original,
+                                          end_reason="replay")
+    orphan = StreamSession.objects.create(kind="tts", status="completed", tts_provider="piper",
+                                          ttfa_ms=6000.0, end_reason="replay")  # original gone
+    StreamSession.objects.filter(pk__in=[replay.pk, orphan.pk]).update(created_at=at(DAY1))
+
+    [counted] = latency_report(period(), group_by="provider")
+    [everything] = latency_report(in_period(StreamSession.objects.all(), DAY1, DAY2,
+                                            include_replays=True), group_by="provider")
+    default = json.loads(run("--since", DAY1.isoformat(), "--until", DAY2.isoformat(),
+                             "--json"))
+    asked = json.loads(run("--since", DAY1.isoformat(), "--until", DAY2.isoformat(), "--json",
+                           "--include-replays"))
+
+    assert counted["sessions"] == 2 and counted["ttfa_ms"]["p99"] == 200.0
+    assert everything["sessions"] == 4 and everything["ttfa_ms"]["p99"] == 6000.0
+    assert default["include_replays"] is False and default["rows"][0]["sessions"] == 2
+    assert asked["include_replays"] is True and asked["rows"][0]["sessions"] == 4
+    assert "replays not counted" in run("--since", DAY1.isoformat(), "--until",
+                                        DAY2.isoformat()).splitlines()[0]

@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 
+from streaming.reports import REPLAYS
+
 NO_PROVIDER = "-"
 
 
@@ -29,6 +31,25 @@ class LatencyBucketFilter(admin.SimpleListFilter):
         """Sessions of the chosen bucket."""
         bucket = self.buckets.get(self.value() or "")
         return queryset.filter(bucket[1]) if bucket else queryset
+
+
+class ReplayFilter(admin.SimpleListFilter):
+    """Sessions that are replays (stored by ``replay_session(s)``), or that are not."""
+
+    title = "replays"
+    parameter_name = "replay"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        """Originals or replays."""
+        return [("no", "not replays"), ("yes", "replays only")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        """Sessions of the chosen side."""
+        if self.value() == "no":
+            return queryset.exclude(REPLAYS)
+        if self.value() == "yes":
+            return queryset.filter(REPLAYS)
+        return queryset
 
 
 class ProviderFilter(admin.SimpleListFilter):

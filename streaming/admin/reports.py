@@ -36,6 +36,9 @@ class LatencyReportForm(forms.Form):
     until = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
     kind = forms.ChoiceField(choices=[("", "all kinds"), *StreamSession.Kind.choices],
                              required=False)
+    include_replays = forms.BooleanField(
+        required=False, label="Include replays",
+        help_text="Sessions stored by replay_session(s) are not counted unless ticked.")
 
     MAX_DAYS = 366
 
@@ -72,15 +75,17 @@ def latency_report_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
     if form.is_valid():
         since, until = form.cleaned_data["since"], form.cleaned_data["until"]
         kind = form.cleaned_data["kind"] or None
-        qs = in_period(model_admin.get_queryset(request), since, until, kind)
+        replays = form.cleaned_data["include_replays"]
+        qs = in_period(model_admin.get_queryset(request), since, until, kind,
+                       include_replays=replays)
         reports = latency_reports(qs)
         changelist = reverse("admin:streaming_streamsession_changelist", current_app=site.name)
         context.update(
-            since=since, until=until, kind=kind,
+            since=since, until=until, kind=kind, include_replays=replays,
             total=sum(row["sessions"] for row in reports["provider"]),
             tables=[
-                (heading, column, [report_row(row, group_by, changelist, since, until, kind)
-                                   for row in reports[group_by]])
+                (heading, column, [report_row(row, group_by, changelist, since, until, kind,
+                                              replays) for row in reports[group_by]])
                 for heading, column, group_by in (
                     ("By TTS provider", "TTS provider", "provider"),
                     ("By voice", "Voice", "voice"), ("By day", "Day", "day"))
@@ -92,8 +97,9 @@ def latency_report_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
 
 
 def report_row(row: dict, group_by: str, changelist: str, since: dt.date, until: dt.date,
-               kind: str | None) -> dict:
-    """A report row for the template, with a link to its sessions in the changelist."""
+               kind: str | None, include_replays: bool = False) -> dict:
+    """A report row for the template, with a link to the sessions it counted in the
+    changelist."""
     params: dict[str, str] = {}
     if group_by == "day" and row.get("day"):
         since = until = row["day"]
@@ -105,6 +111,8 @@ def report_row(row: dict, group_by: str, changelist: str, since: dt.date, until:
         params["voice__exact"] = row["voice"]
     if kind:
         params["kind__exact"] = kind
+    if not include_replays:
+        params["replay"] = "no"  # ReplayFilter
     cells = [(row[m]["count"], *(row[m][f"p{p}"] for p in PERCENTILES)) for m in METRICS]
     link = f"{changelist}?{urlencode(params)}"
     return {"group": row["group"], "sessions": row["sessions"], "cells": cells, "link": link}

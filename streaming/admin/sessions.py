@@ -29,6 +29,7 @@ from streaming.admin.base import (
 from streaming.admin.filters import (
     LatencyBucketFilter,
     LLMProviderFilter,
+    ReplayFilter,
     STTProviderFilter,
     TTSProviderFilter,
 )
@@ -96,7 +97,7 @@ class StreamSessionAdmin(RecordAdmin):
                     "text_preview")
     list_display_links = ("short_id",)
     list_filter = ("kind", "status", LatencyBucketFilter, TTSProviderFilter, LLMProviderFilter,
-                   STTProviderFilter, ("created_at", admin.DateFieldListFilter))
+                   STTProviderFilter, ReplayFilter, ("created_at", admin.DateFieldListFilter))
     # No column renders a related object (the turn link uses conversation_id only).
     list_select_related = False
     search_fields = ("input_text", "user_text", "output_text")
