@@ -103,3 +103,13 @@ def test_the_session_list_fits_a_1280_px_window_without_sideways_scrolling(admin
     for page in page_of(admin_client, reverse("admin:streaming_streamsession_changelist")):
         assert page.locator("#result_list tbody tr").count() == 5
         assert overflow(page) == {}
+
+
+@pytest.mark.parametrize("width", [WIDE, 390])
+def test_the_report_page_scrolls_its_tables_not_the_page(admin_client, width: int) -> None:
+    make_session(segments=False)
+    make_session("voicebot", segments=False)
+
+    for page in page_of(admin_client, reverse("admin:streaming_streamsession_report"), width):
+        assert page.locator("table.report-table").count() == 3
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
