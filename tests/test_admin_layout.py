@@ -113,3 +113,12 @@ def test_the_report_page_scrolls_its_tables_not_the_page(admin_client, width: in
     for page in page_of(admin_client, reverse("admin:streaming_streamsession_report"), width):
         assert page.locator("table.report-table").count() == 3
         assert page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_the_conversation_list_fits_a_1280_px_window(admin_client) -> None:
+    for _ in range(3):
+        make_session("voicebot", segments=False)
+
+    for page in page_of(admin_client, reverse("admin:voicebot_conversation_changelist")):
+        assert page.locator("#result_list tbody tr").count() == 3
+        assert overflow(page) == {}
