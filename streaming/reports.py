@@ -213,7 +213,7 @@ def ttfa_chart_svg(day_rows: list[dict], since: dt.date, until: dt.date, *,
         v = i * step
         out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(v):.1f}" '
                    f'y2="{y(v):.1f}"/><text x="{left - 6}" y="{y(v) + 4:.1f}" '
-                   f'text-anchor="end">{v:,.0f}</text>')
+                   f'text-anchor="end">{format_ms(v, decimals=0, grouping=True)}</text>')
     out.append(f'<text x="4" y="{top - 4}">ms</text>')
     label_every = max(1, math.ceil(days / 14))
     for i in range(days):

@@ -291,7 +291,7 @@ def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
         out.append(f'<line class="tl-axis" x1="{xt:.1f}" y1="{plot_bottom}" x2="{xt:.1f}" '
                    f'y2="{plot_bottom + 5}"/>')
         out.append(f'<text class="tl-tick" x="{xt:.1f}" y="{plot_bottom + 17}" '
-                   f'text-anchor="middle">{t:,.0f}</text>')
+                   f'text-anchor="middle">{format_ms(t, decimals=0, grouping=True)}</text>')
     out.append(f'<line class="tl-axis" x1="{LABEL_W}" y1="{plot_bottom}" '
                f'x2="{LABEL_W + plot_w}" y2="{plot_bottom}"/>')
     out.append(f'<text class="tl-muted" x="{LABEL_W + plot_w}" y="{plot_bottom + 32}" '
