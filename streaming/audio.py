@@ -1,4 +1,4 @@
-"""PCM helpers shared by providers: WAV wrapping and sample-rate conversion.
+"""PCM helpers shared by providers: whole samples, WAV wrapping and sample-rate conversion.
 
 Everything here works on raw PCM s16le mono bytes (the format every STT/TTS protocol uses)
 and is Django-free. ``numpy`` and ``soxr`` are imported only when resampling is needed.
@@ -15,6 +15,24 @@ def _check_pcm(pcm: bytes) -> None:
     """Reject buffers that cannot be s16le (an odd number of bytes)."""
     if len(pcm) % SAMPLE_WIDTH:
         raise ValueError(f"PCM s16le needs an even number of bytes, got {len(pcm)}")
+
+
+class WholeSamples:
+    """Cuts a stream of PCM s16le chunks at whole samples.
+
+    Network chunks split samples anywhere: an odd byte at the end of a chunk is held and
+    put before the next one, so every piece handed on is whole samples.
+    """
+
+    def __init__(self) -> None:
+        self.pending = b""
+
+    def take(self, chunk: bytes) -> bytes:
+        """The whole samples of the held byte and ``chunk``; an odd last byte is held."""
+        data = self.pending + chunk if self.pending else chunk
+        whole = len(data) - len(data) % SAMPLE_WIDTH
+        self.pending = data[whole:]
+        return data[:whole] if self.pending else data
 
 
 def pcm_to_wav(pcm: bytes, sample_rate: int) -> bytes:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
 
+from streaming.audio import WholeSamples
 from streaming.protocols import TTS, ProviderError, TruncatedSpeech
 
 
@@ -35,16 +36,13 @@ class Resampler:
         import soxr
 
         self._stream = soxr.ResampleStream(src_rate, dst_rate, 1, dtype="int16")
-        self._carry = b""
+        self._samples = WholeSamples()
 
     def feed(self, chunk: bytes, *, last: bool = False) -> bytes:
         """Resampled audio for ``chunk`` (an odd trailing byte waits for the next one)."""
         import numpy as np
 
-        data = self._carry + chunk
-        usable = len(data) - len(data) % 2
-        self._carry = data[usable:]
-        samples = np.frombuffer(data[:usable], dtype="<i2")
+        samples = np.frombuffer(self._samples.take(chunk), dtype="<i2")
         return self._stream.resample_chunk(samples, last=last).astype("<i2").tobytes()
 
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -24,6 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from streaming.simulated import SimulatedLLM
+from streaming.stats import format_ms, percentile
 
 ENDPOINT_PATHS = {"tts": "/api/tts/ws", "voicebot": "/api/voicebot/streaming"}
 # A benchmark's server lets its one client address hold every session (streaming/access.py).
@@ -467,12 +467,10 @@ class LoopProbe:
 
 def probe_line(round_trips: dict, errors: Sequence[str] = (), label: str = "probe") -> str:
     """The text report's line of the probe's round trips (``server_probe_ms``)."""
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:.1f}"
-
     failed = f"; probe errors: {', '.join(errors)}" if errors else ""
-    return (f"{label}: a second connection's ping answered in p50 {ms(round_trips['p50'])} "
-            f"ms, p99 {ms(round_trips['p99'])} ms, max {ms(round_trips['max'])} ms "
+    return (f"{label}: a second connection's ping answered in p50 "
+            f"{format_ms(round_trips['p50'])} ms, p99 {format_ms(round_trips['p99'])} ms, max "
+            f"{format_ms(round_trips['max'])} ms "
             f"({round_trips['n']} pings){failed}")
 
 
@@ -566,15 +564,6 @@ async def run_load(config: ClientConfig, *, server_pid: int | None = None, warmu
                    client=client, probe=probe.report([(sessions_from, sessions_to)]),
                    rss_by_round_mb=[round((rss or 0) / 1024 / 1024, 2) for rss in rss_by_round]
                    if sampler else None)
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) by linear interpolation between closest ranks."""
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * q / 100
-    low = math.floor(pos)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
 
 
 PERCENTILES = {"p50": 50, "p90": 90, "p95": 95, "p99": 99}

@@ -5,6 +5,10 @@ import uuid
 
 from django.db import models
 
+# The end reason of every session a replay stored (streaming.replay): with ``replay_of``
+# it marks replays, also those whose original has been deleted (``replay_of`` is then null).
+REPLAY_END_REASON = "replay"
+
 
 class StreamSession(models.Model):
     """One stream: providers, text, outcome, latency metrics and timeline."""

@@ -2,8 +2,9 @@
 
 Stream consumers publish their sessions' start, progress and end to the ``MONITOR_GROUP``
 and listen on the ``STREAMS_GROUP`` for stop requests. The staff-only ``MonitorConsumer``
-relays the events to the admin's live page and sends stops, which reach the consumer
-running the session wherever it runs (with channels-redis, on any process).
+relays the events to the admin's live page (its view is ``streaming.admin.monitor``) and
+sends stops, which reach the consumer running the session wherever it runs (with
+channels-redis, on any process).
 """
 from __future__ import annotations
 
@@ -16,10 +17,6 @@ from datetime import timedelta
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import BaseChannelLayer
-from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.decorators import permission_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
 from django.utils import timezone
 
 from streaming.models import StreamSession
@@ -213,13 +210,3 @@ def permissions(user: object) -> tuple[bool, bool]:
     """May ``user`` watch live sessions, and stop them?"""
     return (user.has_perm("streaming.view_streamsession"),
             user.has_perm("streaming.stop_streamsession"))
-
-
-@staff_member_required
-@permission_required("streaming.view_streamsession", raise_exception=True)
-def live_monitor(request: HttpRequest) -> HttpResponse:
-    """The admin page listing live sessions of every server process."""
-    return render(request, "admin/live_monitor.html", {
-        "title": "Live sessions", "site_header": "Voicebot administration",
-        "has_permission": True,
-    })

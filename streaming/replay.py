@@ -10,8 +10,8 @@ uses.
 from __future__ import annotations
 
 import asyncio
-import math
 import os
+import re
 import uuid
 import weakref
 from collections.abc import AsyncIterator, Coroutine, Sequence
@@ -25,12 +25,13 @@ from django.core.exceptions import ImproperlyConfigured, ValidationError
 from streaming import services, voices
 from streaming.audio import pcm_to_wav
 from streaming.engine import EngineConfig, Event, StreamEngine, StreamResult, text_once
-from streaming.models import StreamSession
+from streaming.models import REPLAY_END_REASON, StreamSession
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, UnknownVoice, default_alias
 from streaming.speakable import SpeakableFilter
+from streaming.stats import format_ms, percentile
 
-END_REASON = "replay"
+END_REASON = REPLAY_END_REASON
 FAST, REALTIME = "fast", "realtime"
 SPEEDS = (FAST, REALTIME)
 PRIMING_TEXT = "Ready."
@@ -43,6 +44,9 @@ COMPARED = (
     ("audio_ms", "audio_ms"), ("segments", "segment_count"), ("bytes", "bytes_sent"),
 )
 DISTRIBUTED = ("ttfa_ms", "overhead_ms")
+HEX_DIGITS = re.compile(r"[0-9a-f]{1,32}")
+UUID_GROUPS = ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))  # hex digits between hyphens
+MAX_LISTED = 5  # sessions named when a start of an id matches several
 
 
 _primed: weakref.WeakSet = weakref.WeakSet()  # provider instances already loaded
@@ -80,18 +84,37 @@ class Replay:
 
 # --- lookups -------------------------------------------------------------------------------
 def load_original(raw_id: str) -> StreamSession:
-    """The session to replay, by its UUID; refuses bad ids and sessions with no input."""
-    try:
-        session_id = uuid.UUID(str(raw_id).strip())
-    except ValueError:
+    """The session to replay, by its UUID or a unique start of it (the admin shows the first
+    8 characters); refuses bad ids, starts of no or several sessions, and sessions with no
+    input."""
+    digits = str(raw_id).strip().lower().replace("-", "")
+    if not HEX_DIGITS.fullmatch(digits):
         raise ReplayError(f"{raw_id!r} is not a session id (a UUID such as "
-                          f"{uuid.UUID(int=0)})") from None
-    try:
-        original = StreamSession.objects.get(id=session_id)
-    except (StreamSession.DoesNotExist, ValidationError):
-        raise ReplayError(f"there is no session {session_id}") from None
+                          f"{uuid.UUID(int=0)}, or its first characters)")
+    if len(digits) == 32:
+        try:
+            original = StreamSession.objects.get(id=uuid.UUID(digits))
+        except (StreamSession.DoesNotExist, ValidationError):
+            raise ReplayError(f"there is no session {uuid.UUID(digits)}") from None
+    else:
+        original = _by_prefix(digits)
     check_replayable(original)
     return original
+
+
+def _by_prefix(digits: str) -> StreamSession:
+    """The one session whose id starts with these hex digits."""
+    start = "-".join(digits[a:b] for a, b in UUID_GROUPS if a < len(digits))  # as UUIDs print
+    found = list(StreamSession.objects.filter(id__startswith=start).order_by("created_at")
+                 [:MAX_LISTED + 1])
+    if not found:
+        raise ReplayError(f"there is no session whose id starts with {start!r}")
+    if len(found) > 1:
+        count = f"more than {MAX_LISTED}" if len(found) > MAX_LISTED else str(len(found))
+        listed = ", ".join(str(session.id) for session in found[:MAX_LISTED])
+        raise ReplayError(f"{start!r} is the start of {count} sessions' ids ({listed}"
+                          f"{', ...' if len(found) > MAX_LISTED else ''}): give more characters")
+    return found[0]
 
 
 def check_replayable(original: StreamSession) -> None:
@@ -273,23 +296,9 @@ def run(coro: Coroutine[Any, Any, Any]) -> Any:
 
 
 # --- reports -------------------------------------------------------------------------------
-def _fmt(value: float | None, sign: str = "") -> str:
-    """A metric for a table: whole numbers as such, others to 0.1 ms; never ``-0.0``."""
-    if value is None:
-        return "-"
-    if float(value).is_integer():
-        return f"{int(value):{sign}d}"
-    return f"{round(value, 1) or 0.0:{sign}.1f}"
-
-
-def format_ms(value: float | None) -> str:
-    """``"12.3 ms"``, or ``"-"`` for a metric that was not measured."""
-    return "-" if value is None else f"{value:.1f} ms"
-
-
 def _fmt_diff(a: float | None, b: float | None) -> str:
     """The replay's difference, signed."""
-    return "-" if a is None or b is None else _fmt(b - a, "+")
+    return "-" if a is None or b is None else format_ms(b - a, sign=True)
 
 
 def compare_lines(original: StreamSession, replayed: StreamSession) -> list[str]:
@@ -297,18 +306,8 @@ def compare_lines(original: StreamSession, replayed: StreamSession) -> list[str]
     lines = [f"{'metric':<18}{'original':>12}{'replay':>12}{'diff':>12}"]
     for label, name in COMPARED:
         a, b = getattr(original, name), getattr(replayed, name)
-        lines.append(f"{label:<18}{_fmt(a):>12}{_fmt(b):>12}{_fmt_diff(a, b):>12}")
+        lines.append(f"{label:<18}{format_ms(a):>12}{format_ms(b):>12}{_fmt_diff(a, b):>12}")
     return lines
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """The ``p``-th percentile (0-100) of ``values``, linearly interpolated."""
-    if not values:
-        raise ValueError("no values")
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * p / 100
-    lo, hi = math.floor(k), math.ceil(k)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
 
 
 def distribution(values: Sequence[float | None]) -> dict[str, float | int | None]:
@@ -328,6 +327,6 @@ def distribution_lines(originals: Sequence[dict], replays: Sequence[dict]) -> li
     for metric in DISTRIBUTED:
         for label, rows in (("original", originals), ("replay", replays)):
             dist = distribution([row.get(metric) for row in rows])
-            cells = "".join(f"{_fmt(dist[col]):>10}" for col in ("p50", "p90", "p99", "max"))
+            cells = "".join(f"{format_ms(dist[col]):>10}" for col in ("p50", "p90", "p99", "max"))
             lines.append(f"{metric:<14}{label:<10}{dist['count']:>7}{cells}")
     return lines

@@ -1,10 +1,14 @@
 """Latency reports: percentiles of the session metrics per provider, voice or day.
 
-Percentiles use the **nearest-rank** method: for ``n`` sorted values, the p-th percentile
-is the value at 1-based rank ``ceil(p * n / 100)`` (computed in integers, so there is no
-float rounding). It is always a measured value, and the same on every database because
-it is computed in Python from the stored floats: for the values 1..100, p50 = 50,
-p90 = 90 and p99 = 99; for a single value, every percentile is that value.
+Percentiles use the **nearest-rank** method of ``streaming.stats.percentile``: for ``n``
+sorted values, the p-th percentile is the value at 1-based rank ``ceil(p * n / 100)``
+(computed in integers, so there is no float rounding). It is always a measured value, and
+the same on every database because it is computed in Python from the stored floats: for
+the values 1..100, p50 = 50, p90 = 90 and p99 = 99; for a single value, every percentile
+is that value.
+
+Replays (sessions stored by ``replay_session(s)``) are left out unless asked for: they are
+the engine re-run on old input, not what users heard.
 
 The rows are streamed from the database with ``values_list(...).iterator()`` in one pass,
 whatever the number of groupings asked for.
@@ -14,14 +18,16 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.html import escape
 
+from streaming.models import REPLAY_END_REASON
+from streaming.stats import NEAREST_RANK, format_ms, percentile
 from streaming.timeline_svg import nice_step
 
 METRICS: tuple[str, ...] = ("ttfa_ms", "overhead_ms", "tts_ttfb_ms", "llm_ttft_ms")
@@ -31,20 +37,11 @@ METRIC_LABELS = {
 }
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
 GROUP_BYS: tuple[str, ...] = ("provider", "voice", "day")
-METHOD = "nearest-rank"
+METHOD = NEAREST_RANK
 DEFAULT_DAYS = 7
 CHUNK_SIZE = 2000
-
-
-def percentile(sorted_values: Sequence[float], p: int) -> float | None:
-    """Nearest-rank p-th percentile (0 < p <= 100) of already sorted values."""
-    if not 0 < p <= 100:
-        raise ValueError(f"percentile must be in (0, 100], got {p}")
-    n = len(sorted_values)
-    if n == 0:
-        return None
-    rank = max(1, -(-p * n // 100))  # ceil(p * n / 100) in integers
-    return sorted_values[rank - 1]
+# Replays, also those whose original is gone (their replay_of was set to null).
+REPLAYS = Q(replay_of__isnull=False) | Q(end_reason=REPLAY_END_REASON)
 
 
 def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
@@ -52,7 +49,7 @@ def summarize(values: Iterable[float]) -> dict[str, float | int | None]:
     ordered = sorted(values)
     summary: dict[str, float | int | None] = {"count": len(ordered)}
     for p in PERCENTILES:
-        summary[f"p{p}"] = percentile(ordered, p)
+        summary[f"p{p}"] = percentile(ordered, p, method=METHOD)
     return summary
 
 
@@ -69,14 +66,17 @@ def day_start(day: dt.date) -> dt.datetime:
 
 
 def in_period(queryset: QuerySet, since: dt.date | None, until: dt.date | None,
-              kind: str | None = None) -> QuerySet:
-    """Sessions created from ``since`` to ``until`` (whole days, both included)."""
+              kind: str | None = None, *, include_replays: bool = False) -> QuerySet:
+    """Sessions created from ``since`` to ``until`` (whole days, both included), of
+    ``kind`` if given, without replays unless ``include_replays``."""
     if since is not None:
         queryset = queryset.filter(created_at__gte=day_start(since))
     if until is not None and until < dt.date.max:  # the last date has no next day
         queryset = queryset.filter(created_at__lt=day_start(until + dt.timedelta(days=1)))
     if kind:
         queryset = queryset.filter(kind=kind)
+    if not include_replays:
+        queryset = queryset.exclude(REPLAYS)
     return queryset
 
 
@@ -152,11 +152,6 @@ def latency_report(sessions_queryset: QuerySet, *, group_by: str) -> list[dict]:
     return latency_reports(sessions_queryset, (group_by,))[group_by]
 
 
-def format_ms(value: float | None) -> str:
-    """A millisecond value for a table cell."""
-    return "-" if value is None else f"{value:.1f}"
-
-
 def text_table(rows: list[dict]) -> str:
     """The report as a fixed-width text table: metric names over their n/p50/p90/p99."""
     sub = ["n", *(f"p{p}" for p in PERCENTILES)]
@@ -218,7 +213,7 @@ def ttfa_chart_svg(day_rows: list[dict], since: dt.date, until: dt.date, *,
         v = i * step
         out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{y(v):.1f}" '
                    f'y2="{y(v):.1f}"/><text x="{left - 6}" y="{y(v) + 4:.1f}" '
-                   f'text-anchor="end">{v:,.0f}</text>')
+                   f'text-anchor="end">{format_ms(v, decimals=0, grouping=True)}</text>')
     out.append(f'<text x="4" y="{top - 4}">ms</text>')
     label_every = max(1, math.ceil(days / 14))
     for i in range(days):

@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 from django.utils.html import escape
 
+from streaming.stats import format_ms
+
 WIDTH = 960
 LABEL_W = 200
 RIGHT = 28
@@ -162,8 +164,8 @@ def nice_step(span: float, target_ticks: int = 8) -> float:
 
 
 def _fmt(ms: float | None) -> str:
-    """Milliseconds for a label."""
-    return "–" if ms is None else f"{ms:,.0f} ms"
+    """Milliseconds for a label: whole, grouped, with the unit."""
+    return format_ms(ms, decimals=0, grouping=True, unit=" ms", missing="–")
 
 
 def _short(text: str, limit: int) -> str:
@@ -289,7 +291,7 @@ def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
         out.append(f'<line class="tl-axis" x1="{xt:.1f}" y1="{plot_bottom}" x2="{xt:.1f}" '
                    f'y2="{plot_bottom + 5}"/>')
         out.append(f'<text class="tl-tick" x="{xt:.1f}" y="{plot_bottom + 17}" '
-                   f'text-anchor="middle">{t:,.0f}</text>')
+                   f'text-anchor="middle">{format_ms(t, decimals=0, grouping=True)}</text>')
     out.append(f'<line class="tl-axis" x1="{LABEL_W}" y1="{plot_bottom}" '
                f'x2="{LABEL_W + plot_w}" y2="{plot_bottom}"/>')
     out.append(f'<text class="tl-muted" x="{LABEL_W + plot_w}" y="{plot_bottom + 32}" '

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from streaming.admin import EstimatedCountPaginator, parse_range
+from streaming.admin.paginator import EstimatedCountPaginator
 from streaming.audio import pcm_to_wav
 from streaming.models import SegmentRecord, StreamSession
 from streaming.timeline_svg import timeline_svg
@@ -257,15 +257,6 @@ def test_audio_view_honours_a_byte_range(admin_client, session_with_audio) -> No
     assert response["Content-Disposition"].startswith("attachment")
 
 
-def test_parse_range() -> None:
-    assert parse_range("", 100) is None
-    assert parse_range("bytes=0-", 100) == (0, 99)
-    assert parse_range("bytes=90-200", 100) == (90, 99)
-    assert parse_range("bytes=-10", 100) == (90, 99)
-    assert parse_range("bytes=5-1", 100) is None
-    assert parse_range("bytes=0-1,5-6", 100) is None  # several ranges: send it all
-
-
 def test_audio_view_refuses_anonymous_and_non_staff(client, django_user_model,
                                                     session_with_audio) -> None:
     session, _ = session_with_audio
@@ -422,3 +413,56 @@ def test_paginator_counts_exactly_on_small_tables() -> None:
     for _ in range(3):
         make_session(segments=False, status="running")
     assert EstimatedCountPaginator(StreamSession.objects.all(), 2).count == 3
+
+
+def test_the_session_page_shows_milliseconds_with_at_most_one_decimal(admin_client) -> None:
+    session = make_session(ttfa=336.45512345678, overhead_ms=0.12345678, overlap_ms=-151.74912)
+    SegmentRecord.objects.filter(session=session, index=1).update(
+        audio_offset_ms=2438.0952380952385, request_ms=801.2950000000001)
+
+    page = admin_client.get(reverse("admin:streaming_streamsession_change",
+                                    args=[session.pk])).text
+
+    for raw in ("2438.0952380952385", "801.2950000000001", "336.45512345678", "0.12345678",
+                "151.74912"):
+        assert raw not in page
+    for shown in ("2,438.1", "801.3", "336.5", "0.1", "-151.7"):
+        assert any(f">{shown}{end}" in page for end in "<: "), shown
+
+
+def test_a_negative_overlap_says_that_audio_started_after_the_text_was_complete(
+        admin_client) -> None:
+    late = make_session("voicebot", overlap_ms=-151.74912, segments=False)
+    make_session(overlap_ms=698.0, segments=False)
+    after = "audio started after the text was complete"
+
+    listing = changelist(admin_client).text
+    detail = admin_client.get(reverse("admin:streaming_streamsession_change",
+                                      args=[late.pk])).text
+    turns = admin_client.get(reverse("admin:voicebot_conversation_change",
+                                     args=[late.conversation_id])).text
+
+    assert listing.count(after) == 1  # the late session's row, not the other one
+    assert "-151.7: audio started 151.7 ms after the text was complete" in detail
+    assert after in turns
+    early = admin_client.get(reverse("admin:streaming_streamsession_change",
+                                     args=[StreamSession.objects.exclude(pk=late.pk).get().pk]))
+    assert "698.0: audio started 698.0 ms before the text was complete" in early.text
+
+
+def test_the_report_page_leaves_replays_out_unless_asked(admin_client) -> None:
+    original = make_session(ttfa=250.0, segments=False)
+    make_session(ttfa=9000.0, segments=False, replay_of=original, end_reason="replay")
+    url = reverse("admin:streaming_streamsession_report")
+    today = timezone.localdate().isoformat()
+
+    default = admin_client.get(url)
+    asked = admin_client.get(url, {"since": today, "until": today, "include_replays": "on"})
+
+    assert default.context["total"] == 1 and "replays not counted" in default.text
+    assert asked.context["total"] == 2
+    assert 'name="include_replays"' in default.text
+    for response, sessions in ((default, 1), (asked, 2)):  # each row lists what it counted
+        for _, _, rows in response.context["tables"]:
+            assert [row["sessions"] for row in rows] == [sessions]
+            assert admin_client.get(rows[0]["link"]).context["cl"].result_count == sessions

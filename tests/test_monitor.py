@@ -177,6 +177,21 @@ def test_the_live_page_is_for_staff_and_linked_from_the_sessions(admin_client, c
     assert client.get("/admin/live/").status_code == 403  # staff, but may not see sessions
 
 
+def test_the_live_page_has_the_admins_layout_and_the_index_links_it(admin_client,
+                                                                     client) -> None:
+    from django.contrib import admin
+
+    page = admin_client.get("/admin/live/").content.decode()
+
+    assert f"<a href=\"/admin/\">{admin.site.site_header}</a>" in page  # the admin's header
+    assert 'id="nav-sidebar"' in page  # and its navigation
+    assert '<a href="/admin/streaming/streamsession/">Sessions</a>' in page  # breadcrumbs
+    assert 'href="/admin/live/"' in admin_client.get("/admin/").content.decode()
+    User.objects.create_user("plain-staff", password="pw", is_staff=True)
+    assert client.login(username="plain-staff", password="pw")
+    assert 'href="/admin/live/"' not in client.get("/admin/").content.decode()
+
+
 def dead_pid() -> int:
     """The pid of a process that has exited."""
     done = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -16,7 +16,7 @@ from django.db import connections
 from django.utils import timezone
 
 from streaming.models import StreamSession
-from streaming.replay import distribution, percentile, recorded_deltas, recorded_end
+from streaming.replay import distribution, recorded_deltas, recorded_end
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -94,9 +94,7 @@ def test_recorded_deltas_and_end_are_offsets_from_the_first_delta() -> None:
     assert recorded_end(timeline) is None
 
 
-def test_percentiles_interpolate_and_skip_unmeasured_values() -> None:
-    assert percentile([1, 2, 3, 4, 5], 50) == 3
-    assert percentile([10, 20], 90) == pytest.approx(19)
+def test_distributions_interpolate_percentiles_and_skip_unmeasured_values() -> None:
     dist = distribution([4.0, None, 2.0])
     assert dist == {"count": 2, "p50": 3.0, "p90": 3.8, "p99": pytest.approx(3.98), "max": 4.0}
     assert distribution([None])["count"] == 0
@@ -204,6 +202,37 @@ async def test_unknown_and_invalid_ids_are_refused() -> None:
         await command("replay_session", str(missing))
     with pytest.raises(CommandError, match="'not-a-uuid' is not a session id"):
         await command("replay_session", "not-a-uuid")
+
+
+async def test_the_first_characters_the_admin_shows_replay_that_session(ws_client) -> None:
+    original_id = await record_original(ws_client, pause=0)
+
+    printed = await command("replay_session", original_id[:8])
+    await command("replay_session", original_id.replace("-", "")[:13].upper())
+
+    assert f"Replay of {original_id}" in printed
+    assert len(await replays_of(original_id)) == 2
+
+
+@database_sync_to_async
+def session_with_id(session_id: str) -> None:
+    StreamSession.objects.create(id=uuid.UUID(session_id), kind="tts", tts_provider="simulated",
+                                 status="completed", input_text="Hello.")
+
+
+async def test_a_prefix_of_no_session_or_of_several_is_refused_by_name() -> None:
+    one, two = "abcdef01-0000-4000-8000-000000000001", "abcdef02-0000-4000-8000-000000000002"
+    await session_with_id(one)
+    await session_with_id(two)
+
+    with pytest.raises(CommandError, match="'abcdef0' is the start of 2 sessions' ids") as many:
+        await command("replay_session", "abcdef0")
+    with pytest.raises(CommandError, match="there is no session whose id starts with 'abcdef03'"):
+        await command("replay_session", "abcdef03")
+    with pytest.raises(CommandError, match="'abc-xyz' is not a session id"):
+        await command("replay_session", "abc-xyz")
+
+    assert one in str(many.value) and two in str(many.value)
 
 
 async def test_a_session_without_input_text_is_refused() -> None:

@@ -14,7 +14,6 @@ from streaming.reports import (
     in_period,
     latency_report,
     latency_reports,
-    percentile,
     summarize,
     ttfa_chart_svg,
 )
@@ -50,16 +49,10 @@ def known_data(db) -> None:
     add_sessions(at(DAY2 + dt.timedelta(days=5)), [999.0])  # outside the period
 
 
-def test_nearest_rank_percentiles() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert [percentile(values, p) for p in (50, 90, 99, 100)] == [50.0, 90.0, 99.0, 100.0]
-    assert percentile([7.0], 50) == percentile([7.0], 99) == 7.0
-    assert percentile([], 50) is None
-    assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0  # rank ceil(2.0) = 2
-    assert percentile([1.0, 2.0, 3.0], 50) == 2.0  # rank ceil(1.5) = 2
+def test_summaries_take_nearest_rank_percentiles() -> None:
     assert summarize([3.0, 1.0, 2.0]) == {"count": 3, "p50": 2.0, "p90": 3.0, "p99": 3.0}
-    with pytest.raises(ValueError):
-        percentile(values, 0)
+    assert summarize([1.0, 2.0, 3.0, 4.0])["p50"] == 2.0  # linear would say 2.5
+    assert summarize([]) == {"count": 0, "p50": None, "p90": None, "p99": None}
 
 
 def period() -> object:
@@ -160,3 +153,30 @@ def test_command_defaults_to_the_last_seven_days() -> None:
 def test_command_rejects_bad_dates(args: tuple[str, ...]) -> None:
     with pytest.raises(CommandError):
         run(*args)
+
+
+@pytest.mark.django_db
+def test_replays_are_not_counted_unless_asked() -> None:
+    add_sessions(at(DAY1), [100.0, 200.0])
+    original = StreamSession.objects.first()
+    replay = StreamSession.objects.create(kind="tts", status="completed", tts_provider="piper",
+                                          ttfa_ms=5000.0, replay_of=original,
+                                          end_reason="replay")
+    orphan = StreamSession.objects.create(kind="tts", status="completed", tts_provider="piper",
+                                          ttfa_ms=6000.0, end_reason="replay")  # original gone
+    StreamSession.objects.filter(pk__in=[replay.pk, orphan.pk]).update(created_at=at(DAY1))
+
+    [counted] = latency_report(period(), group_by="provider")
+    [everything] = latency_report(in_period(StreamSession.objects.all(), DAY1, DAY2,
+                                            include_replays=True), group_by="provider")
+    default = json.loads(run("--since", DAY1.isoformat(), "--until", DAY2.isoformat(),
+                             "--json"))
+    asked = json.loads(run("--since", DAY1.isoformat(), "--until", DAY2.isoformat(), "--json",
+                           "--include-replays"))
+
+    assert counted["sessions"] == 2 and counted["ttfa_ms"]["p99"] == 200.0
+    assert everything["sessions"] == 4 and everything["ttfa_ms"]["p99"] == 6000.0
+    assert default["include_replays"] is False and default["rows"][0]["sessions"] == 2
+    assert asked["include_replays"] is True and asked["rows"][0]["sessions"] == 4
+    assert "replays not counted" in run("--since", DAY1.isoformat(), "--until",
+                                        DAY2.isoformat()).splitlines()[0]

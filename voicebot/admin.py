@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from streaming.admin import RecordAdmin
+from streaming.admin.base import RecordAdmin, RecordInline, ms, overlap_cell
 from streaming.models import StreamSession
 from voicebot.models import Conversation
 
@@ -19,13 +19,11 @@ TURN_DEFERRED = ("timeline", "input_text", "output_text", "client_metrics", "fal
                  "error")
 
 
-class TurnInline(admin.TabularInline):
+class TurnInline(RecordInline):
     """The conversation's turns (its sessions), in order, linked to their session pages."""
 
     model = StreamSession
     fk_name = "conversation"
-    extra = 0
-    can_delete = False
     fields = ("turn", "status", "user_text", "heard_text", "ttfa", "overlap", "created_at")
     readonly_fields = fields
     ordering = ("turn", "created_at")
@@ -37,23 +35,16 @@ class TurnInline(admin.TabularInline):
         """Turns without their heavy columns."""
         return super().get_queryset(request).defer(*TURN_DEFERRED)
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Turns are recorded by the voicebot."""
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        """Read-only."""
-        return False
-
     @admin.display(description="TTFA (ms)")
-    def ttfa(self, session: StreamSession) -> str | None:
+    def ttfa(self, session: StreamSession) -> str:
         """Time to first audio."""
-        return None if session.ttfa_ms is None else f"{session.ttfa_ms:,.0f}"
+        return ms(session.ttfa_ms)
 
     @admin.display(description="overlap (ms)")
-    def overlap(self, session: StreamSession) -> str | None:
-        """Audio flowing before the answer was complete."""
-        return None if session.overlap_ms is None else f"{session.overlap_ms:,.0f}"
+    def overlap(self, session: StreamSession) -> str | SafeString:
+        """How long audio had played when the answer was complete (negative: it started
+        after)."""
+        return overlap_cell(session.overlap_ms)
 
 
 @admin.register(Conversation)

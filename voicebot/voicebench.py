@@ -28,7 +28,7 @@ or the end of the text; text after the last such end counts as one more sentence
 abbreviation like "Dr. Smith" counts as a sentence end (the rule does not know it).
 
 The client side is plain asyncio and ``websockets`` (the style of ``streaming.loadclient``,
-whose ``stats`` / ``percentile`` and clock it reuses); the command starts the server.
+whose ``stats`` and clock it reuses); the command starts the server.
 """
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,7 +62,10 @@ from streaming.loadclient import (
     socket_error,
     stats,
 )
+from streaming.stats import format_ms
 from voicebot.stt_benchmark import normalize, silence, synthesize, word_errors
+
+_ms = partial(format_ms, decimals=0)  # whole milliseconds in the tables
 
 QUESTIONS: tuple[str, ...] = (
     "What is the capital of France?",
@@ -330,14 +334,6 @@ def verdict(target: dict) -> str:
     return "met" if target["met"] else "not met"
 
 
-def _fmt(value: object, width: int) -> str:
-    if value is None:
-        return f"{'-':>{width}}"
-    if isinstance(value, float):
-        return f"{value:>{width}.0f}"
-    return f"{value!s:>{width}}"
-
-
 def spoken_table(rows: list[SpokenRow], summary: dict) -> str:
     """The spoken turns and their totals as plain text."""
     head = (f"{'#':>3} {'v2v ms':>7} {'stt':>5} {'queue':>6} {'ttft':>6} {'ttfa':>6} "
@@ -345,18 +341,18 @@ def spoken_table(rows: list[SpokenRow], summary: dict) -> str:
     lines = [head]
     for r in rows:
         lines.append(
-            f"{r.index:>3} {_fmt(r.voice_to_voice_ms, 7)} {_fmt(r.stt_ms, 5)} "
-            f"{_fmt(r.llm_queue_ms, 6)} {_fmt(r.llm_ttft_ms, 6)} {_fmt(r.ttfa_ms, 6)} "
+            f"{r.index:>3} {_ms(r.voice_to_voice_ms):>7} {_ms(r.stt_ms):>5} "
+            f"{_ms(r.llm_queue_ms):>6} {_ms(r.llm_ttft_ms):>6} {_ms(r.ttfa_ms):>6} "
             f"{r.llm_deltas:>6} {r.status:<10} {r.question} | {r.transcript!r}"
             + (f"  errors: {', '.join(r.errors)}" if r.errors else ""))
     v = summary["voice_to_voice_ms"]
     c = summary["components_p50"]
     lines += [
-        f"voice-to-voice (ms): p50 {_fmt(v['p50'], 0)}, p90 {_fmt(v['p90'], 0)}, "
-        f"max {_fmt(v['max'], 0)} (n {v['n']})",
-        "component medians (ms): " + ", ".join(f"{k} {_fmt(c[k], 0)}" for k in COMPONENTS
+        f"voice-to-voice (ms): p50 {_ms(v['p50'])}, p90 {_ms(v['p90'])}, "
+        f"max {_ms(v['max'])} (n {v['n']})",
+        "component medians (ms): " + ", ".join(f"{k} {_ms(c[k])}" for k in COMPONENTS
                                                if k != "llm_deltas")
-        + f"; llm deltas {_fmt(c['llm_deltas'], 0)}",
+        + f"; llm deltas {_ms(c['llm_deltas'])}",
         f"turns: {summary['completed']} / {summary['turns']} completed, "
         f"{summary['failed']} failed{_kinds(summary['error_kinds'])}; "
         f"{summary['transcripts_exact']} transcripts word-exact",
@@ -373,8 +369,8 @@ def typed_table(rows: list[TypedRow], summary: dict) -> str:
     for r in rows:
         before = {True: "yes", False: "no", None: "-"}[r.audio_before_last_delta]
         lines.append(
-            f"{r.index:>3} {r.sentences:>5} {r.llm_deltas:>6} {_fmt(r.first_audio_ms, 8)} "
-            f"{_fmt(r.last_delta_ms, 10)} {before:>10} {r.status:<10} {r.prompt}"
+            f"{r.index:>3} {r.sentences:>5} {r.llm_deltas:>6} {_ms(r.first_audio_ms):>8} "
+            f"{_ms(r.last_delta_ms):>10} {before:>10} {r.status:<10} {r.prompt}"
             + (f"  errors: {', '.join(r.errors)}" if r.errors else ""))
     share = summary["share"]
     lines += [
@@ -697,15 +693,15 @@ async def run_benchmark(base_url: str, *, speech: Mapping[str, bytes],
         row = await timed(spoken_turn(url, i, question, speech[question], timeout_s))
         spoken.append(row)
         say(f"spoken {i + 1}/{len(questions)}: voice-to-voice "
-            f"{_fmt(row.voice_to_voice_ms, 0)} ms, {row.status}")
+            f"{_ms(row.voice_to_voice_ms)} ms, {row.status}")
     long_row = None
     if long:
         text, pcm = long
         seconds = len(pcm) / 2 / MIC_RATE
         long_row = await timed(spoken_turn(url, 0, text, pcm, timeout_s + seconds),
                                "long_turn_")
-        say(f"long turn ({seconds:g} s): transcribed in {_fmt(long_row.stt_ms, 0)} ms, "
-            f"voice-to-voice {_fmt(long_row.voice_to_voice_ms, 0)} ms, {long_row.status}")
+        say(f"long turn ({seconds:g} s): transcribed in {_ms(long_row.stt_ms)} ms, "
+            f"voice-to-voice {_ms(long_row.voice_to_voice_ms)} ms, {long_row.status}")
     typed = []
     for i, prompt in enumerate(prompts):
         typed.append(await timed(typed_turn(url, i, prompt, timeout_s)))
@@ -729,8 +725,8 @@ def probe_lines(run: BenchmarkRun) -> str:
 def long_turn_line(row: SpokenRow) -> str:
     """The long spoken turn in one line."""
     return (f"long spoken turn ({row.speech_ms / 1000:g} s, {len(row.question.split())} words):"
-            f" transcribed in {_fmt(row.stt_ms, 0)} ms, voice-to-voice "
-            f"{_fmt(row.voice_to_voice_ms, 0)} ms, {_fmt(row.transcript_word_errors, 0)} word "
+            f" transcribed in {_ms(row.stt_ms)} ms, voice-to-voice "
+            f"{_ms(row.voice_to_voice_ms)} ms, {_ms(row.transcript_word_errors)} word "
             f"errors, {row.status}" + (f"; errors: {', '.join(row.errors)}" if row.errors
                                       else ""))
 

@@ -55,7 +55,8 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is required when DEBUG is off (set DEBUG=1 for local development)."
+            "SECRET_KEY is required when DEBUG is off: set SECRET_KEY, or DEBUG=1 for local "
+            "development."
         )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"
 
@@ -166,8 +167,15 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    # faster-whisper logs two INFO lines per transcription.
-    "loggers": {"faster_whisper": {"level": "WARNING"}},
+    "loggers": {
+        # Django's default logging gives "django" a console handler of its own (with DEBUG)
+        # and lets its records reach the root's too: the dev server's access log (Daphne
+        # logs to django.channels.server) and every "Not Found" came out twice. Its
+        # records go to the root's handler only.
+        "django": {"handlers": []},
+        # faster-whisper logs two INFO lines per transcription.
+        "faster_whisper": {"level": "WARNING"},
+    },
 }
 
 # --- Streaming ---------------------------------------------------------------------------

@@ -28,6 +28,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from streaming.audio import WholeSamples
 from streaming.protocols import TTS, ProviderError
 
 SDK_MODULE = "google.cloud.texttospeech_v1"
@@ -301,15 +302,12 @@ class GoogleTTS(TTS):
             audio = self._stream(client, sdk, text, name, language)
         else:
             audio = self._unary(client, sdk, text, name, language)
-        carry = b""
+        samples = WholeSamples()
         try:
             async with contextlib.aclosing(audio):
                 async for piece in audio:
-                    data = carry + piece if carry else piece
-                    whole = len(data) - len(data) % 2
-                    carry = data[whole:]
-                    if whole:
-                        yield data[:whole] if carry else data
+                    if data := samples.take(piece):
+                        yield data
         except TimeoutError as exc:
             raise ProviderError(
                 f"Google TTS failed: timed out after {self.timeout:g} s waiting for audio"

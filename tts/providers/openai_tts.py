@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
+from streaming.audio import WholeSamples
 from streaming.openai_client import OpenAIClientHolder, import_openai
 from streaming.protocols import TTS, ProviderError
 
@@ -87,7 +88,7 @@ class OpenAITTS(OpenAIClientHolder, TTS):
         options: dict[str, Any] = {}
         if self.instructions and accepts_instructions(self.model):
             options["instructions"] = self.instructions
-        carry = b""
+        samples = WholeSamples()
         try:
             async with client.audio.speech.with_streaming_response.create(
                 model=self.model,
@@ -97,11 +98,8 @@ class OpenAITTS(OpenAIClientHolder, TTS):
                 **options,
             ) as response:
                 async for piece in response.iter_bytes(READ_SIZE):
-                    data = carry + piece if carry else piece
-                    whole = len(data) - len(data) % 2
-                    carry = data[whole:]
-                    if whole:
-                        yield data[:whole] if carry else data
+                    if data := samples.take(piece):
+                        yield data
         except self._stream_errors(sdk) as exc:
             raise self._stream_error(exc) from exc
 

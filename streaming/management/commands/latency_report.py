@@ -34,7 +34,7 @@ class Command(BaseCommand):
     help = ("Latency percentiles (nearest rank p50/p90/p99 and counts) of TTFA, overhead, "
             "TTS time to first byte and LLM time to first token, per TTS provider, voice or "
             "day, for the sessions created from --since to --until (both included; default: "
-            "the last 7 days).")
+            "the last 7 days). Replays are not counted unless --include-replays.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         """Period, grouping, kind and output format."""
@@ -45,6 +45,8 @@ class Command(BaseCommand):
                             help="grouping (default: provider)")
         parser.add_argument("--kind", choices=[k.value for k in StreamSession.Kind],
                             help="only sessions of this kind")
+        parser.add_argument("--include-replays", action="store_true",
+                            help="count the sessions stored by replay_session(s) too")
         parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
 
     def handle(self, *args: object, **options: object) -> None:
@@ -56,17 +58,21 @@ class Command(BaseCommand):
         if since > until:
             raise CommandError(f"--since ({since}) is after --until ({until})")
         by, kind = str(options["by"]), options["kind"] or None
-        sessions = in_period(StreamSession.objects.all(), since, until, kind)
+        replays = bool(options["include_replays"])
+        sessions = in_period(StreamSession.objects.all(), since, until, kind,
+                             include_replays=replays)
         rows = latency_report(sessions, group_by=by)
         if options["json"]:
             self.stdout.write(json.dumps({
                 "since": since.isoformat(), "until": until.isoformat(), "by": by,
-                "kind": kind, "percentiles": METHOD, "metrics": list(METRICS), "rows": rows,
+                "kind": kind, "include_replays": replays, "percentiles": METHOD,
+                "metrics": list(METRICS), "rows": rows,
             }, indent=2, default=str))
             return
         total = sum(row["sessions"] for row in rows)
         self.stdout.write(f"Latency by {by}, {since} to {until}, {kind or 'all kinds'}: "
-                          f"{total} sessions (ms; {METHOD} percentiles)")
+                          f"{total} sessions, replays {'' if replays else 'not '}counted "
+                          f"(ms; {METHOD} percentiles)")
         if rows:
             self.stdout.write(text_table(rows))
         else:

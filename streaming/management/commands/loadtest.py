@@ -52,6 +52,7 @@ from streaming.loadclient import (
     run_load,
     summarize,
 )
+from streaming.stats import format_ms
 
 READY_TIMEOUT_S = 30.0
 RECORD_WAIT_S = 15.0
@@ -531,7 +532,7 @@ class Command(BaseCommand):
         w(f"{'metric':<26}{''.join(f'{q:>10}' for q in QUANTILES)}{'n':>6}")
         for key, label in TABLE:
             s = summary[key]
-            cells = "".join(f"{_fmt(s[q]):>10}" for q in QUANTILES)
+            cells = "".join(f"{format_ms(s[q]):>10}" for q in QUANTILES)
             w(f"{label:<26}{cells}{s['n']:>6}")
         w(f"completed: {summary['completed']} / {summary['sessions']} sessions; "
           f"errors: {summary['sessions_with_errors']} sessions{_kinds(summary['error_kinds'])}; "
@@ -552,8 +553,8 @@ class Command(BaseCommand):
         w(probe_line(result["server_probe_ms"], result["server_probe"]["errors"]))
         c = run.client
         w(f"client: CPU mean {c['cpu_mean_percent']}%, event-loop lag p50 "
-          f"{_fmt(c['loop_lag_ms']['p50'])} ms, p99 {_fmt(c['loop_lag_ms']['p99'])} ms, "
-          f"max {_fmt(c['loop_lag_ms']['max'])} ms; machine: CPU mean "
+          f"{format_ms(c['loop_lag_ms']['p50'])} ms, p99 {format_ms(c['loop_lag_ms']['p99'])} ms, "
+          f"max {format_ms(c['loop_lag_ms']['max'])} ms; machine: CPU mean "
           f"{c['machine_cpu_mean_percent']}% of {c['machine_cores'] * 100}% "
           f"(server + client + any other process)")
         if records is not None:
@@ -570,7 +571,7 @@ class Command(BaseCommand):
         for label, key, stat in SIDE_BY_SIDE:
             values = [r["summary"][key] if stat is None else r["summary"][key][stat]
                       for r in results.values()]
-            w(f"{label:<26}{''.join(f'{_fmt(v):>14}' for v in values)}")
+            w(f"{label:<26}{''.join(f'{format_ms(v):>14}' for v in values)}")
 
     def capacity(self, opts: dict, scenario: Scenario) -> dict:
         """``--capacity``: ceiling and capacity search per policy; with ``--scheduling
@@ -639,9 +640,9 @@ class Command(BaseCommand):
         ttfa = summary["client_ttfa_ms"]
         machine = result["client"]["machine_cpu_mean_percent"]  # tells a disturbed probe
         self.stdout.write(
-            f"[{policy or 'default'}] probe N={sessions}: TTFA p50 {_fmt(ttfa['p50'])} / p95 "
-            f"{_fmt(ttfa['p95'])} ms, underruns {summary['underruns_total']}, errors "
-            f"{summary['sessions_with_errors']}, machine CPU {_fmt(machine)}%: "
+            f"[{policy or 'default'}] probe N={sessions}: TTFA p50 {format_ms(ttfa['p50'])} / p95 "
+            f"{format_ms(ttfa['p95'])} ms, underruns {summary['underruns_total']}, errors "
+            f"{summary['sessions_with_errors']}, machine CPU {format_ms(machine)}%: "
             f"{'PASS' if passed else 'FAIL'}")
         return {"sessions": sessions, "passed": passed,
                 "client_ttfa_ms": {q: ttfa[q] for q in ("p50", "p95")},
@@ -666,7 +667,7 @@ class Command(BaseCommand):
                                             ramp=found["fifo"]["ramp_s"], rounds=rounds)
         p95 = {name: at[name]["client_ttfa_ms"]["p95"] for name in POLICIES}
         self.stdout.write(f"at N={sessions} (deadline capacity): TTFA p95 deadline "
-                          f"{_fmt(p95['deadline'])} ms, fifo {_fmt(p95['fifo'])} ms")
+                          f"{format_ms(p95['deadline'])} ms, fifo {format_ms(p95['fifo'])} ms")
         return {"sessions": sessions, "ttfa_p95_ms": p95, "extra_probe": extra}
 
     def print_profile(self, profile: dict) -> None:
@@ -674,12 +675,6 @@ class Command(BaseCommand):
         self.stdout.write(f"profile: {profile['path']}")
         for name, share in profile["top_self"]:
             self.stdout.write(f"  {share:5.1f}%  {name}")
-
-
-def _fmt(value: float | None) -> str:
-    if isinstance(value, int):  # a count
-        return str(value)
-    return "-" if value is None else f"{value:.1f}"
 
 
 def rss_growth(rss_by_round_mb: list[float] | None) -> float | None:

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from streaming import replay
 from streaming.models import StreamSession
+from streaming.stats import format_ms
 
 
 class Command(BaseCommand):
@@ -21,7 +22,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: ArgumentParser) -> None:
         """The session id and the replay's options."""
-        parser.add_argument("session_id", help="The UUID of the session to replay.")
+        parser.add_argument("session_id",
+                            help="The session to replay: its UUID, or the start of it that no "
+                                 "other session's id shares (the admin shows 8 characters).")
         parser.add_argument("--tts", metavar="ALIAS",
                             help="TTS provider alias (default: the original's provider).")
         parser.add_argument("--voice", metavar="V",
@@ -72,8 +75,8 @@ class Command(BaseCommand):
                                   f" {choice.sample_rate} Hz)")
         if not quiet and not options["compare"]:
             metrics = result.metrics
-            self.stdout.write(f"ttfa {replay.format_ms(metrics['ttfa_ms'])}, overhead "
-                              f"{replay.format_ms(metrics['overhead_ms'])}, "
+            self.stdout.write(f"ttfa {format_ms(metrics['ttfa_ms'], unit=' ms')}, overhead "
+                              f"{format_ms(metrics['overhead_ms'], unit=' ms')}, "
                               f"{metrics['segments']} segments")
         if options["compare"]:
             replayed = StreamSession.objects.get(id=done.session_id)

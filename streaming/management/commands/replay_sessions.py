@@ -10,6 +10,7 @@ from django.utils.dateparse import parse_date
 
 from streaming import replay
 from streaming.models import StreamSession
+from streaming.stats import format_ms
 
 
 def day_start(raw: str, option: str) -> dt.datetime:
@@ -109,8 +110,8 @@ class Command(BaseCommand):
                 continue
             metrics = done.result.metrics
             line = (f"{prefix} -> {done.session_id} {choice.alias} {done.result.status}: "
-                    f"ttfa {replay.format_ms(metrics['ttfa_ms'])} "
-                    f"(was {replay.format_ms(original.ttfa_ms)})")
+                    f"ttfa {format_ms(metrics['ttfa_ms'], unit=' ms')} "
+                    f"(was {format_ms(original.ttfa_ms, unit=' ms')})")
             if done.failed:
                 line += f" error: {done.result.error}"
             self.stdout.write(line)
