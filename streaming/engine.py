@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
+from streaming.audio import WholeSamples
 from streaming.protocols import TTS, ProviderError, TruncatedSpeech, logged_error, stream_marker
 from streaming.scheduling import need_by
 from streaming.segmenter import Segmenter
@@ -199,15 +200,13 @@ class PcmFramer:
 
     def __init__(self, frame_bytes: int) -> None:
         self.frame_bytes = max(2, frame_bytes - frame_bytes % 2)
-        self._carry = b""
+        self._whole = WholeSamples()
 
     def split(self, chunk: bytes) -> list[bytes]:
         """Frames ready to send now; an odd trailing byte waits for the next chunk."""
-        data = self._carry + chunk if self._carry else chunk
-        usable = len(data) - len(data) % 2
-        self._carry = data[usable:]
+        data = self._whole.take(chunk)
         step = self.frame_bytes
-        return [data[i : min(i + step, usable)] for i in range(0, usable, step)]
+        return [data[i : i + step] for i in range(0, len(data), step)]
 
 
 class SegmentAudio:

@@ -22,8 +22,8 @@ def overlap_cell(value: float | None) -> str | SafeString:
     what it means under the number."""
     if value is None or value >= 0:
         return ms(value)
-    return format_html('{}<br><small class="quiet">audio started after the text was '
-                       "complete</small>", ms(value))
+    return format_html('<span title="audio started after the text was complete">{}<br>'
+                       '<small class="quiet">after the text</small></span>', ms(value))
 
 
 def overlap_sentence(value: float | None) -> str:
