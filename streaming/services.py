@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 
 from channels.db import database_sync_to_async
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
@@ -98,13 +98,34 @@ def close_orphaned_sessions() -> int:
         ended_at=timezone.now())
 
 
+def close_orphans_at_start() -> None:
+    """Close the rows dead processes left running as the server process starts, in a
+    thread of its own (the ASGI module calls it, beside the models' warm-up)."""
+    threading.Thread(target=_close_orphans_now, name="close-orphans", daemon=True).start()
+
+
+def _close_orphans_now() -> None:
+    try:
+        _report_closed(close_orphaned_sessions())
+    except Exception as exc:  # e.g. not migrated yet: the first connection tries again
+        logger.warning("could not close the sessions of dead processes at start: %s", exc)
+        return
+    finally:
+        connection.close()
+    _orphans_closed.set()
+
+
 async def close_orphaned_sessions_once() -> None:
-    """:func:`close_orphaned_sessions`, once per process (on its first connection); every
-    later connection returns at once, without a hop to the database thread."""
+    """:func:`close_orphaned_sessions`, on a process's first connection unless it was done
+    at the start; every later connection returns at once, without a hop to the database
+    thread."""
     if _orphans_closed.is_set():
         return
     _orphans_closed.set()
-    closed = await database_sync_to_async(close_orphaned_sessions)()
+    _report_closed(await database_sync_to_async(close_orphaned_sessions)())
+
+
+def _report_closed(closed: int) -> None:
     if closed:
         logger.warning("closed %d session(s) left running by dead server processes", closed)
 

@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -121,6 +122,22 @@ async def test_streams_of_a_killed_process_are_interrupted_not_running_after_a_r
     assert closed == {sid: ("interrupted", "server_restart", True) for sid in session_ids}
     assert still_running == 0
     assert "Traceback" not in (tmp_path / "restarted.log").read_text(errors="replace")
+
+
+async def test_a_starting_server_closes_the_rows_a_dead_process_left_before_any_connection(
+        tmp_path: Path) -> None:
+    """The ghost of a killed process leaves the monitor and the admin as the next server
+    process starts, not only at its first connection."""
+    from tests.test_monitor import dead_pid, running_row
+
+    ghost = await running_row(f"{socket.gethostname()}:{dead_pid()}")
+
+    async with daphne(server_env(), tmp_path / "started.log"):
+        async with asyncio.timeout(60):  # the server's start-up thread, no socket opened
+            while (closed := (await statuses([ghost]))[ghost])[0] == RUNNING:
+                await asyncio.sleep(0.05)
+
+    assert closed == ("interrupted", "server_restart", True)
 
 
 async def test_300_simultaneous_handshakes_on_one_process_all_connect_and_answer_ping(
