@@ -8,3 +8,7 @@ class VoicebotConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "voicebot"
     verbose_name = "Voicebot"
+
+    def ready(self) -> None:
+        """Connect the voicebot's receivers of the core's signals."""
+        from voicebot import pruning  # noqa: F401

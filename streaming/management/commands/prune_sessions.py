@@ -2,16 +2,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.db.models import QuerySet
 from django.utils import timezone
 
 from streaming.models import SegmentRecord, StreamSession
 from streaming.services import delete_audio_files, delete_sessions
+from streaming.signals import sessions_pruned
 
 BATCH_SIZE = 500
 DEFAULT_RETENTION_DAYS = 30
@@ -29,15 +29,15 @@ class PruneResult:
     sessions: int = 0
     segments: int = 0
     audio_files: int = 0
-    conversations: int = 0
+    related: dict[str, int] = field(default_factory=dict)  # other apps' records, by kind
 
 
 def prune(cutoff: dt.datetime, *, audio_only: bool = False, dry_run: bool = False,
           batch_size: int | None = None) -> PruneResult:
     """Delete sessions created before ``cutoff`` with their audio, or only the audio.
 
-    Also deletes conversations last updated before ``cutoff`` that have no session left
-    (their history is user data under the same retention). Works in batches of primary
+    Then the apps delete what this leaves behind (``sessions_pruned``: the voicebot, its
+    conversations without sessions). Works in batches of primary
     keys so a large backlog never loads at once.
     """
     batch_size = batch_size or BATCH_SIZE
@@ -58,29 +58,22 @@ def prune(cutoff: dt.datetime, *, audio_only: bool = False, dry_run: bool = Fals
         result.sessions = old.count()
         result.segments = SegmentRecord.objects.filter(session__created_at__lt=cutoff).count()
         result.audio_files = old.exclude(audio="").count()
-        result.conversations = _orphan_conversations(cutoff, exclude_old_sessions=True).count()
-        return result
+        return _with_related(result, cutoff, dry_run=True)
     while pks := list(old.order_by().values_list("pk", flat=True)[:batch_size]):
         with transaction.atomic():
             sessions, segments, names = delete_sessions(StreamSession.objects.filter(pk__in=pks))
         result.sessions += sessions
         result.segments += segments
         result.audio_files += delete_audio_files(names)
-    _, per_model = _orphan_conversations(cutoff).delete()
-    result.conversations = sum(per_model.values())
+    return _with_related(result, cutoff, dry_run=False)
+
+
+def _with_related(result: PruneResult, cutoff: dt.datetime, *, dry_run: bool) -> PruneResult:
+    """What the apps' receivers of ``sessions_pruned`` deleted (or would delete) too."""
+    for _, counts in sessions_pruned.send(sender=StreamSession, cutoff=cutoff, dry_run=dry_run):
+        for what, count in (counts or {}).items():
+            result.related[what] = result.related.get(what, 0) + count
     return result
-
-
-def _orphan_conversations(cutoff: dt.datetime, *, exclude_old_sessions: bool = False
-                          ) -> QuerySet:
-    """Conversations untouched since ``cutoff`` with no session (or only old ones) left."""
-    from voicebot.models import Conversation
-
-    stale = Conversation.objects.filter(updated_at__lt=cutoff)
-    recent = StreamSession.objects.filter(conversation__isnull=False)
-    if exclude_old_sessions:  # a dry run: the old sessions are still there
-        recent = recent.filter(created_at__gte=cutoff)
-    return stale.exclude(pk__in=recent.values("conversation_id"))
 
 
 class Command(BaseCommand):
@@ -118,6 +111,6 @@ class Command(BaseCommand):
                 message += f"; {result.sessions} sessions kept without audio"
         else:
             message = (f"{verb} {result.sessions} sessions ({result.segments} segments, "
-                       f"{result.audio_files} audio files) {when}, and "
-                       f"{result.conversations} conversations left without sessions")
+                       f"{result.audio_files} audio files) {when}")
+            message += "".join(f", and {count} {what}" for what, count in result.related.items())
         self.stdout.write(message + (" (dry run: nothing changed)." if dry_run else "."))
