@@ -323,16 +323,15 @@ class StreamingConsumer:
                            record_after: Awaitable | None = None) -> ActiveStream:
         """Stop any running stream, announce a new session and run it in its own task."""
         tts, alias, voice = await self.resolve_tts(tts_alias, voice)
-        with refused_providers():  # e.g. a voice whose files are missing
-            tts.check()
-        await self.stop_stream("superseded")
         session_id = uuid.uuid4()
+        with refused_providers():  # a voice whose files are missing fails on its sample rate
+            speaker = self.speaker(tts, alias, session_id)
+        await self.stop_stream("superseded")
         audio = bytearray() if settings.STREAMING["STORE_AUDIO"] else None
         publisher = SessionPublisher(self.channel_layer, session_id, {
             "kind": self.kind, "tts": alias, "voice": voice,
             "llm": origin.llm_provider,
         })
-        speaker = self.speaker(tts, alias, session_id)
         llm_text = bool(origin.llm_provider)
         engine = StreamEngine(speaker,
                               self.emitter(session_id, audio, publisher), voice=voice,

@@ -57,14 +57,19 @@ def providers(role: str, *, include_hidden: bool = False) -> list[ProviderInfo]:
     return [info for info in infos if include_hidden or not info.hidden]
 
 
+def unknown_provider(role: str, alias: str) -> UnknownProvider:
+    """The error for an alias a client may not use, naming the ones it may (not the hidden)."""
+    choices = ", ".join(p.alias for p in providers(role)) or "none"
+    return UnknownProvider(f"unknown {role} provider {alias!r} (configured: {choices})")
+
+
 @cache
 def get_provider(role: str, alias: str | None = None) -> object:
     """The adapter instance for ``alias`` (default: the role's default)."""
     alias = alias or default_alias(role)
     conf = _config(role).get(alias)
     if conf is None:
-        choices = ", ".join(p.alias for p in providers(role)) or "none"  # not the hidden ones
-        raise UnknownProvider(f"unknown {role} provider {alias!r} (configured: {choices})")
+        raise unknown_provider(role, alias)
     try:
         backend = import_string(conf["BACKEND"])
     except ImportError as exc:

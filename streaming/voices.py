@@ -10,11 +10,11 @@ from django.core.exceptions import ImproperlyConfigured
 
 from streaming.protocols import TTS, ProviderError
 from streaming.providers import (
-    UnknownProvider,
     UnknownVoice,
     default_alias,
     get_provider,
     providers,
+    unknown_provider,
 )
 
 LIST_TIMEOUT_S = 5.0
@@ -65,10 +65,8 @@ async def resolve_tts(alias: str | None, voice: str | None, *, operator: bool = 
     ``UnknownVoice`` or ``ImproperlyConfigured``."""
     allow_hidden = operator or settings.STREAMING["HIDDEN_PROVIDERS"]
     if alias and alias != default_alias("tts") and not allow_hidden:
-        public = [info.alias for info in providers("tts")]
-        if alias not in public:  # a hidden one (tests, benchmarks) is refused like unknown
-            raise UnknownProvider(f"unknown tts provider {alias!r} "
-                                  f"(configured: {', '.join(public) or 'none'})")
+        if alias not in (info.alias for info in providers("tts")):  # hidden: as if unknown
+            raise unknown_provider("tts", alias)
     alias = alias or default_alias("tts")
     tts = get_provider("tts", alias)
     configured = [str(v) for v in tts.voices]
