@@ -12,9 +12,9 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import NoReturn
 
 from channels.consumer import get_handler_name
@@ -68,19 +68,6 @@ class ProtocolError(Exception):
         self.fatal = fatal
 
 
-@dataclass(frozen=True)
-class StreamOrigin:
-    """Where a stream's text comes from, stored on its record: the LLM that writes it and,
-    for a voicebot turn, the conversation, the turn and how the user's words were heard."""
-
-    llm_provider: str = ""
-    conversation_id: uuid.UUID | None = None
-    turn: int | None = None
-    user_text: str = ""
-    stt_provider: str = ""
-    stt_ms: float | None = None
-
-
 @dataclass
 class ActiveStream:
     """The stream running on a connection."""
@@ -90,7 +77,7 @@ class ActiveStream:
     tts: FallbackTTS  # the requested TTS with its fallbacks (the engine's ``tts``)
     tts_alias: str
     voice: str | None
-    origin: StreamOrigin
+    llm_provider: str = ""  # the LLM writing the text, if any
     input: TextInput | None = None
     task: asyncio.Task | None = None
     created: asyncio.Task | None = None
@@ -318,10 +305,12 @@ class StreamingConsumer:
 
     async def start_stream(self, deltas: AsyncIterable[str], *, tts_alias: str | None,
                            voice: str | None, text_input: TextInput | None = None,
-                           origin: StreamOrigin = StreamOrigin(),
-                           announce: dict | None = None,
-                           record_after: Awaitable | None = None) -> ActiveStream:
-        """Stop any running stream, announce a new session and run it in its own task."""
+                           llm_provider: str = "",
+                           announce: dict | None = None) -> ActiveStream:
+        """Stop any running stream, announce a new session and run it in its own task.
+
+        ``llm_provider`` names the LLM that writes ``deltas`` (its text is echoed as ``llm``
+        events). The session's row is inserted in the background (``stream.created``)."""
         tts, alias, voice = await self.resolve_tts(tts_alias, voice)
         session_id = uuid.uuid4()
         with refused_providers():  # a voice whose files are missing fails on its sample rate
@@ -330,37 +319,30 @@ class StreamingConsumer:
         audio = bytearray() if settings.STREAMING["STORE_AUDIO"] else None
         publisher = SessionPublisher(self.channel_layer, session_id, {
             "kind": self.kind, "tts": alias, "voice": voice,
-            "llm": origin.llm_provider,
+            "llm": llm_provider,
         })
-        llm_text = bool(origin.llm_provider)
+        llm_text = bool(llm_provider)
         engine = StreamEngine(speaker,
                               self.emitter(session_id, audio, publisher), voice=voice,
                               config=EngineConfig.from_settings(settings.STREAMING),
                               speakable=SpeakableFilter(), llm_text=llm_text,
                               echo_deltas_as="llm" if llm_text else None)
-        stream = ActiveStream(session_id, engine, speaker, alias, voice, origin, text_input,
-                              audio=audio, publisher=publisher)
+        stream = ActiveStream(session_id, engine, speaker, alias, voice, llm_provider,
+                              text_input, audio=audio, publisher=publisher)
         self.stream = stream
         self.session_ids = [*self.session_ids[-KEEP_SESSION_IDS + 1:], session_id]
         await self.send_event({
             "type": "session", "sample_rate": engine.sample_rate, "format": "pcm_s16le",
             "channels": 1, "tts": alias, "voice": voice, **(announce or {}),
         }, session_id)
-        stream.created = asyncio.create_task(self.insert_record(record_after, dict(
-            session_id=session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
-            channel=self.channel_name, sample_rate=engine.sample_rate, **asdict(origin),
-        )))
+        stream.created = asyncio.create_task(services.create_session(
+            session_id, kind=self.kind, tts_provider=alias, voice=voice or "",
+            channel=self.channel_name, sample_rate=engine.sample_rate,
+            llm_provider=llm_provider))
         stream.task = asyncio.create_task(self.run_stream(stream, deltas),
                                           name=f"stream-{session_id}")
         publisher.started()
         return stream
-
-    @staticmethod
-    async def insert_record(after: Awaitable | None, fields: dict) -> None:
-        """Insert a stream's row, once ``after`` (a row it points to) is written."""
-        if after is not None:
-            await asyncio.gather(after, return_exceptions=True)
-        await services.create_session(**fields)
 
     async def run_stream(self, stream: ActiveStream, deltas: AsyncIterable[str]) -> None:
         """Run the engine, then send the metrics, save the record and send ``done``."""
@@ -396,8 +378,7 @@ class StreamingConsumer:
         try:
             await services.finish_session(
                 stream.session_id, result, sample_rate=stream.engine.sample_rate,
-                end_reason=stream.end_reason, extra=extra | self.session_extra(stream, result),
-                audio=stream.audio,
+                end_reason=stream.end_reason, extra=extra, audio=stream.audio,
             )
         except Exception as exc:
             logger.exception("could not save session %s", stream.session_id)
@@ -408,10 +389,11 @@ class StreamingConsumer:
                           f"server log)")
             except Exception:
                 logger.exception("could not close session %s", stream.session_id)
+        await self.stream_saved(stream, result)
 
-    def session_extra(self, stream: ActiveStream, result: StreamResult) -> dict:
-        """More fields an endpoint stores on its finished sessions."""
-        return {}
+    async def stream_saved(self, stream: ActiveStream, result: StreamResult) -> None:
+        """Hook: store what the endpoint keeps of a stream beside its session (called once
+        the session is saved, also when the connection is going away); never raises."""
 
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
         """Hook: a stream has ended and its record is saved (``done`` follows)."""

@@ -11,7 +11,11 @@ REPLAY_END_REASON = "replay"
 
 
 class StreamSession(models.Model):
-    """One stream: providers, text, outcome, latency metrics and timeline."""
+    """One stream: providers, text, outcome, latency metrics and timeline.
+
+    What an app knows beyond the stream lives in its own model pointing here (the
+    voicebot's ``Turn``: the conversation, the user's words, what was heard).
+    """
 
     class Kind(models.TextChoices):
         TTS = "tts", "TTS"
@@ -38,7 +42,6 @@ class StreamSession(models.Model):
     tts_provider = models.CharField(max_length=32, db_index=True)
     voice = models.CharField(max_length=100, blank=True)
     llm_provider = models.CharField(max_length=32, blank=True)
-    stt_provider = models.CharField(max_length=32, blank=True)
     sample_rate = models.PositiveIntegerField(null=True, blank=True)
     input_text = models.TextField(blank=True)
     output_text = models.TextField(blank=True, help_text="Text sent to speech, in order.")
@@ -46,7 +49,6 @@ class StreamSession(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
-    stt_ms = models.FloatField(null=True, blank=True)
     llm_ttft_ms = models.FloatField(null=True, blank=True)
     llm_queue_ms = models.FloatField(
         null=True, blank=True, help_text="Wait for the local model's worker before generating.")
@@ -65,12 +67,6 @@ class StreamSession(models.Model):
     played_ms = models.FloatField(null=True, blank=True)
     client_metrics = models.JSONField(default=dict, blank=True)
     timeline = models.JSONField(default=list, blank=True)
-    conversation = models.ForeignKey("voicebot.Conversation", null=True, blank=True,
-                                      on_delete=models.SET_NULL, related_name="sessions")
-    turn = models.PositiveIntegerField(null=True, blank=True)
-    user_text = models.TextField(blank=True, help_text="The user's turn (typed or heard).")
-    heard_text = models.TextField(blank=True,
-                                  help_text="The answer as far as the listener heard it.")
     fallbacks = models.JSONField(default=list, blank=True,
                                  help_text="TTS provider switches during the stream.")
     audio = models.FileField(upload_to="sessions/%Y/%m/%d/", blank=True,

@@ -256,12 +256,11 @@ async def replay(original: StreamSession, choice: TTSChoice, *, speed: str = FAS
     await services.create_session(
         session_id, kind=original.kind, tts_provider=choice.alias, voice=choice.voice or "",
         sample_rate=choice.sample_rate, replay_of_id=original.id,
-        llm_provider=original.llm_provider, user_text=original.user_text,
+        llm_provider=original.llm_provider,
     )
-    is_voicebot = original.kind == StreamSession.Kind.VOICEBOT
     engine = StreamEngine(choice.tts, emit, voice=choice.voice,
                           config=EngineConfig.from_settings(settings.STREAMING),
-                          speakable=SpeakableFilter(), llm_text=is_voicebot)
+                          speakable=SpeakableFilter(), llm_text=bool(original.llm_provider))
     if speed == REALTIME:
         source = paced(recorded_deltas(original.input_text, original.timeline),
                        recorded_end(original.timeline))

@@ -22,7 +22,7 @@ from streaming.models import SegmentRecord, StreamSession
 logger = logging.getLogger(__name__)
 
 METRIC_FIELDS = (
-    "stt_ms", "llm_queue_ms", "llm_ttft_ms", "first_segment_ms", "tts_ttfb_ms", "ttfa_ms",
+    "llm_queue_ms", "llm_ttft_ms", "first_segment_ms", "tts_ttfb_ms", "ttfa_ms",
     "overhead_ms", "text_done_ms", "overlap_ms", "total_ms", "audio_ms",
 )
 MAX_CLIENT_KEYS = 20
@@ -205,10 +205,9 @@ def record_client_metrics(session_id: uuid.UUID, data: Mapping[str, object]) -> 
 
 
 @database_sync_to_async
-def record_heard(session_id: uuid.UUID, heard_text: str, played_ms: float) -> None:
-    """Store how much of a session's answer was heard (a barge-in after its end)."""
-    StreamSession.objects.filter(id=session_id).update(heard_text=heard_text,
-                                                       played_ms=played_ms)
+def record_played(session_id: uuid.UUID, played_ms: float) -> None:
+    """Store how much of a session's audio was played (a stop after the stream's end)."""
+    StreamSession.objects.filter(id=session_id).update(played_ms=played_ms)
 
 
 def delete_audio_files(names: Iterable[str]) -> int:

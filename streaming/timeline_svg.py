@@ -299,7 +299,7 @@ def timeline_svg(session: object, segments: Iterable[object] | None = None, *,
 
     # Input / LLM row.
     y0 = TOP
-    label = "LLM answer text" if kind == "voicebot" else "Input text"
+    label = "LLM answer text" if getattr(session, "llm_provider", "") else "Input text"
     out.append(f'<g class="tl-input-row" id="{p}-input">')
     out.append(f'<rect class="tl-row" x="0" y="{y0}" width="{WIDTH}" height="{ROW_H}"/>')
     out.append(f'<text x="4" y="{y0 + 15}">{escape(label)}</text>')

@@ -18,7 +18,7 @@ from streaming.admin.paginator import EstimatedCountPaginator
 from streaming.audio import pcm_to_wav
 from streaming.models import SegmentRecord, StreamSession
 from streaming.timeline_svg import timeline_svg
-from voicebot.models import Conversation
+from voicebot.models import Conversation, Turn
 
 pytestmark = pytest.mark.django_db
 
@@ -63,7 +63,9 @@ SEGMENTS = [
 def make_session(kind: str = "tts", status: str = "completed", *, ttfa: float | None = 302.0,
                  created: dt.datetime | None = None, segments: bool = True,
                  **fields: object) -> StreamSession:
-    """A session as a stream leaves it: running ones have no timeline or metrics yet."""
+    """A session as a stream leaves it: running ones have no timeline or metrics yet; a
+    voicebot one with its turn (``Turn`` fields among ``fields`` go to the turn)."""
+    turn: dict[str, object] = {}
     values: dict[str, object] = {
         "kind": kind, "status": status, "tts_provider": "simulated", "voice": "alloy",
         "input_text": "Well, I think the answer is yes. It was measured & noted.",
@@ -74,9 +76,10 @@ def make_session(kind: str = "tts", status: str = "completed", *, ttfa: float | 
             llm_provider="rules", turns=1,
             history=[{"role": "user", "content": "Is it <true>?"},
                      {"role": "assistant", "content": "Well, I think"}])
-        values.update(conversation=conversation, turn=1, llm_provider="rules",
-                      stt_provider="whisper", user_text="Is it <true>?",
-                      heard_text="Well, I think", stt_ms=80.0, llm_ttft_ms=0.5)
+        values.update(llm_provider="rules", llm_ttft_ms=0.5)
+        turn.update(conversation=conversation, number=1, stt_provider="whisper",
+                    user_text="Is it <true>?", heard_text="Well, I think", stt_ms=80.0)
+        turn.update({name: fields.pop(name) for name in list(fields) if name in turn})
     if status != "running":
         values.update(
             ttfa_ms=ttfa, overhead_ms=3.0, first_segment_ms=120.0, tts_ttfb_ms=179.0,
@@ -92,6 +95,8 @@ def make_session(kind: str = "tts", status: str = "completed", *, ttfa: float | 
         values.update(end_reason="client", timeline=PARALLEL_TIMELINE[:13], played_ms=250.0)
     values.update(fields)
     session = StreamSession.objects.create(**values)
+    if turn:
+        Turn.objects.create(session=session, **turn)
     if created is not None:
         StreamSession.objects.filter(pk=session.pk).update(created_at=created)
         session.refresh_from_db()
@@ -136,7 +141,7 @@ def test_changelist_and_change_page_render(admin_client, kind: str, status: str)
         assert "TTS &lt;provider&gt; exploded" in page and "<provider>" not in page
     if kind == "voicebot":
         conversation_url = reverse("admin:voicebot_conversation_change",
-                                   args=[session.conversation_id])
+                                   args=[session.voicebot_turn.conversation_id])
         assert conversation_url in page
         assert "Is it &lt;true&gt;?" in page  # user text, escaped, in the turns table
     else:
@@ -195,6 +200,10 @@ def test_provider_kind_and_status_filters(admin_client) -> None:
     assert listed_ids(changelist(admin_client, llm_provider="rules")) == {str(bot.pk)}
     assert listed_ids(changelist(admin_client, llm_provider="-")) == {str(tts.pk)}
     assert listed_ids(changelist(admin_client, stt_provider="whisper")) == {str(bot.pk)}
+    assert listed_ids(changelist(admin_client, stt_provider="-")) == {str(tts.pk)}
+    conversation = str(bot.voicebot_turn.conversation_id)
+    assert listed_ids(changelist(admin_client, conversation=conversation)) == {str(bot.pk)}
+    assert listed_ids(changelist(admin_client, conversation="not-a-uuid")) == set()
     assert listed_ids(changelist(admin_client, kind__exact="tts")) == {str(tts.pk)}
     assert listed_ids(changelist(admin_client, status__exact="failed")) == {str(bot.pk)}
 
@@ -207,7 +216,8 @@ def test_search_by_uuid_and_text(admin_client) -> None:
     assert listed_ids(changelist(admin_client, q=f" {str(one.pk).upper()} ")) == {str(one.pk)}
     assert listed_ids(changelist(admin_client, q=one.pk.hex)) == {str(one.pk)}
     assert listed_ids(changelist(admin_client, q=str(uuid.uuid4()))) == set()
-    assert listed_ids(changelist(admin_client, q=str(two.conversation_id))) == {str(two.pk)}
+    conversation = str(two.voicebot_turn.conversation_id)
+    assert listed_ids(changelist(admin_client, q=conversation)) == {str(two.pk)}
     assert listed_ids(changelist(admin_client, q="brown fox")) == {str(one.pk)}
     assert listed_ids(changelist(admin_client, q="weather")) == {str(two.pk)}
 
@@ -300,8 +310,14 @@ def parse_svg(svg: str) -> ET.Element:
 
 def test_svg_has_one_group_per_segment_and_shows_the_parallelism() -> None:
     session = SimpleNamespace(kind="voicebot", status="completed", timeline=PARALLEL_TIMELINE,
-                              ttfa_ms=302.0, total_ms=1700.0, error="", end_reason="")
+                              ttfa_ms=302.0, total_ms=1700.0, error="", end_reason="",
+                              llm_provider="rules")
     root = parse_svg(timeline_svg(session, SEGMENTS))
+    input_row = root.find(f".//{SVG}g[@id='tl-input']/{SVG}text").text
+    assert input_row == "LLM answer text"  # an LLM wrote the input
+    session.llm_provider = ""
+    assert parse_svg(timeline_svg(session, SEGMENTS)).find(
+        f".//{SVG}g[@id='tl-input']/{SVG}text").text == "Input text"
 
     groups = [g for g in root.iter(f"{SVG}g") if g.get("class") == "tl-segment"]
     assert [g.get("id") for g in groups] == ["tl-seg-0", "tl-seg-1", "tl-seg-2"]
@@ -383,14 +399,15 @@ def test_report_page(admin_client, client) -> None:
 
 def test_conversation_admin_shows_turns_and_history(admin_client) -> None:
     session = make_session("voicebot")
-    url = reverse("admin:voicebot_conversation_change", args=[session.conversation_id])
+    conversation_id = session.voicebot_turn.conversation_id
+    url = reverse("admin:voicebot_conversation_change", args=[conversation_id])
 
     page = admin_client.get(url).text
 
     assert "Is it &lt;true&gt;?" in page  # history and turn, escaped
     assert reverse("admin:streaming_streamsession_change", args=[session.pk]) in page
     listing = admin_client.get(reverse("admin:voicebot_conversation_changelist"),
-                               {"q": str(session.conversation_id)})
+                               {"q": str(conversation_id)})
     assert listing.context["cl"].result_count == 1
 
 
@@ -440,7 +457,7 @@ def test_a_negative_overlap_says_that_audio_started_after_the_text_was_complete(
     detail = admin_client.get(reverse("admin:streaming_streamsession_change",
                                       args=[late.pk])).text
     turns = admin_client.get(reverse("admin:voicebot_conversation_change",
-                                     args=[late.conversation_id])).text
+                                     args=[late.voicebot_turn.conversation_id])).text
 
     assert listing.count(after) == 1  # the late session's row, not the other one
     assert "-151.7: audio started 151.7 ms after the text was complete" in detail

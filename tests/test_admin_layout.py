@@ -96,8 +96,7 @@ def test_the_session_page_with_real_offsets_fits_a_1280_px_window(admin_client) 
 def test_the_session_list_fits_a_1280_px_window_without_sideways_scrolling(admin_client) -> None:
     for kind in ("tts", "voicebot", "tts", "voicebot"):
         make_session(kind, segments=False, ttfa=12_345.678, overlap_ms=-10_151.74912,
-                     tts_provider="simulated", voice="en-US-Chirp3-HD-Charon",
-                     stt_provider="whisper" if kind == "voicebot" else "")
+                     tts_provider="simulated", voice="en-US-Chirp3-HD-Charon")
     make_session("tts", "running", segments=False)
 
     for page in page_of(admin_client, reverse("admin:streaming_streamsession_changelist")):

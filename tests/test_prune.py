@@ -11,17 +11,19 @@ from django.utils import timezone
 
 from streaming.audio import pcm_to_wav
 from streaming.models import SegmentRecord, StreamSession
-from voicebot.models import Conversation
+from voicebot.models import Conversation, Turn
 
 pytestmark = pytest.mark.django_db
 
 
 def make(days_old: float, *, audio: bool = True,
          conversation: Conversation | None = None) -> StreamSession:
-    """A completed session created ``days_old`` days ago, with two segments and a WAV."""
+    """A completed session created ``days_old`` days ago, with two segments and a WAV (a
+    turn of ``conversation`` when given)."""
     session = StreamSession.objects.create(kind="voicebot" if conversation else "tts",
-                                           status="completed", tts_provider="piper",
-                                           conversation=conversation)
+                                           status="completed", tts_provider="piper")
+    if conversation is not None:
+        Turn.objects.create(session=session, conversation=conversation)
     SegmentRecord.objects.bulk_create(
         SegmentRecord(session=session, index=i, text=f"segment {i}", cut_ms=10.0 * i)
         for i in range(2)
@@ -119,6 +121,7 @@ def test_conversations_left_without_sessions_go_too() -> None:
 
     assert "and 1 conversations" in output
     assert list(Conversation.objects.all()) == [active]
+    assert Turn.objects.count() == 1  # the old sessions' turns went with them
 
 
 def test_batches(sessions, monkeypatch) -> None:

@@ -29,12 +29,13 @@ def conversation(conversation_id: str) -> Conversation:
 
 @database_sync_to_async
 def failed_turn() -> StreamSession:
-    return StreamSession.objects.get(end_reason="stt_failed")
+    return StreamSession.objects.select_related("voicebot_turn").get(end_reason="stt_failed")
 
 
 @database_sync_to_async
 def stored(session_id: str) -> StreamSession:
-    return StreamSession.objects.get(id=session_id)
+    """A session with its turn (``voicebot_turn``)."""
+    return StreamSession.objects.select_related("voicebot_turn").get(id=session_id)
 
 
 def stream_tasks() -> list[asyncio.Task]:
@@ -66,8 +67,10 @@ async def test_typed_turn_streams_the_answer_into_speech(ws_client) -> None:
     assert "Ada" in answer
     session = await stored(done["session_id"])
     assert session.kind == "voicebot" and session.llm_provider == "rules"
-    assert session.user_text == "Hello, my name is Ada." and session.turn == 1
-    assert session.input_text == answer and session.heard_text == answer.strip()
+    turn = session.voicebot_turn
+    assert turn.user_text == "Hello, my name is Ada." and turn.number == 1
+    assert str(turn.conversation_id) == hello["conversation_id"]
+    assert session.input_text == answer and turn.heard_text == answer.strip()
     assert session.llm_ttft_ms is not None and session.overlap_ms > 0
     convo = await conversation(hello["conversation_id"])
     assert convo.history == [{"role": "user", "content": "Hello, my name is Ada."},
@@ -87,7 +90,7 @@ async def test_history_is_kept_across_turns(ws_client) -> None:
     assert "Grace" in answer
     convo = await conversation(hello["conversation_id"])
     assert [m["role"] for m in convo.history] == ["user", "assistant", "user", "assistant"]
-    assert convo.turns == 2 and (await stored(done["session_id"])).turn == 2
+    assert convo.turns == 2 and (await stored(done["session_id"])).voicebot_turn.number == 2
 
 
 async def test_cancel_mid_answer_keeps_only_the_heard_part(ws_client, simulated_llm) -> None:
@@ -107,7 +110,7 @@ async def test_cancel_mid_answer_keeps_only_the_heard_part(ws_client, simulated_
     convo = await conversation(hello["conversation_id"])
     assert convo.history[-1] == {"role": "assistant", "content": heard}
     session = await stored(done["session_id"])
-    assert session.heard_text == heard and session.played_ms == 700
+    assert session.voicebot_turn.heard_text == heard and session.played_ms == 700
     assert session.end_reason == "client"
 
 
@@ -173,9 +176,9 @@ async def test_history_keeps_the_last_messages_and_every_turn_stays_on_its_sessi
     assert [m["content"] for m in convo.history[::2]] == ["Second question?", "Third question?"]
     assert convo.turns == 3
     sessions = [await stored(d["session_id"]) for d in done]
-    assert [s.user_text for s in sessions] == ["First question?", "Second question?",
-                                               "Third question?"]
-    assert sessions[0].heard_text  # the first answer is kept on its session
+    assert [s.voicebot_turn.user_text for s in sessions] == [
+        "First question?", "Second question?", "Third question?"]
+    assert sessions[0].voicebot_turn.heard_text  # the first answer is kept on its turn
 
 
 async def test_a_cancel_right_after_done_cuts_the_last_answer_of_a_trimmed_history(
@@ -207,7 +210,8 @@ async def test_reset_starts_a_new_conversation(ws_client) -> None:
     await client.send(type="user_text", text="Hello again.", tts="simulated")
     done = await client.receive_until("done")
     session = await stored(done["session_id"])
-    assert str(session.conversation_id) == again["conversation_id"] and session.turn == 1
+    turn = session.voicebot_turn
+    assert str(turn.conversation_id) == again["conversation_id"] and turn.number == 1
 
 
 @pytest.mark.parametrize(("frames", "code"), [
@@ -291,8 +295,9 @@ async def test_a_failed_transcription_reaches_the_client_and_a_failed_record_of_
     record = await failed_turn()
     assert (record.kind, record.status, record.end_reason) == ("voicebot", "failed",
                                                                 "stt_failed")
-    assert str(record.conversation_id) == hello["conversation_id"]
-    assert record.ended_at is not None and record.stt_ms is not None
+    assert str(record.voicebot_turn.conversation_id) == hello["conversation_id"]
+    assert record.ended_at is not None and record.voicebot_turn.stt_ms is not None
+    assert record.voicebot_turn.number is None  # no answer was asked for
 
 
 async def test_a_spoken_turn_whose_transcription_has_a_bug_ends_with_an_error_id(
@@ -312,7 +317,9 @@ async def test_a_spoken_turn_whose_transcription_has_a_bug_ends_with_an_error_id
     assert re.search(r"error [0-9a-f]{8}", error["message"])
     record = await failed_turn()
     assert (record.status, record.end_reason) == ("failed", "stt_failed")
-    assert record.error == error["message"] and record.stt_provider == default_alias("stt")
+    assert record.error == error["message"]
+    assert record.voicebot_turn.stt_provider == default_alias("stt")
+    assert record.voicebot_turn.conversation_id is None  # its conversation has no row yet
     await client.send(type="user_text", text="Are you still there?", tts="simulated")
     assert (await client.receive_until("done"))["status"] == "completed"
 
@@ -371,8 +378,9 @@ async def test_spoken_question_is_heard_by_whisper_and_answered_by_the_local_mod
     last_llm = len(kinds) - 1 - kinds[::-1].index("llm")
     assert kinds.index("audio") < last_llm  # Piper spoke before the model's last token
     session = await stored(done["session_id"])
-    assert session.stt_provider == "whisper" and session.llm_provider == "local"
-    assert session.user_text == transcript["text"] and session.llm_queue_ms is not None
+    turn = session.voicebot_turn
+    assert turn.stt_provider == "whisper" and session.llm_provider == "local"
+    assert turn.user_text == transcript["text"] and session.llm_queue_ms is not None
     convo = await conversation(hello["conversation_id"])
     assert convo.history[0] == {"role": "user", "content": transcript["text"]}
 

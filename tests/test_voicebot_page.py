@@ -94,7 +94,7 @@ class VoicebotPageTest(LiveServerTestCase):
         assert "Ada" in answer
         assert_heard_before_done(log)
         session = StreamSession.objects.get(id=details["session"])
-        assert session.kind == "voicebot" and session.user_text == "My name is Ada."
+        assert session.kind == "voicebot" and session.voicebot_turn.user_text == "My name is Ada."
         assert session.status == "completed"
 
     def test_answer_audio_bar_never_decreases_and_status_shows_each_phase(self) -> None:
@@ -179,7 +179,8 @@ class VoicebotPageTest(LiveServerTestCase):
         assert "OPENAI_API_KEY" in answer
         assert_heard_before_done(log)
         session = StreamSession.objects.get(id=details["session"])
-        assert session.user_text == "What can you do?" and session.stt_provider == "whisper"
+        turn = session.voicebot_turn
+        assert turn.user_text == "What can you do?" and turn.stt_provider == "whisper"
         assert session.overlap_ms > 0
 
 

@@ -16,7 +16,6 @@ from streaming.consumers import (
     ActiveStream,
     ProtocolError,
     StreamingConsumer,
-    StreamOrigin,
     get_field,
     refused_providers,
 )
@@ -168,16 +167,14 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
                           started: float) -> None:
         """A spoken turn failed before its answer: the turn gets a ``failed`` session record,
         then the client the error (without a session: the page ends the turn it waits for)."""
-        link = {}
-        if self.record.saved is not None:  # the conversation has a row (or is getting one)
-            await asyncio.gather(self.record.saved, return_exceptions=True)
-            link = {"conversation_id": self.conversation.id}
+        session_id = uuid.uuid4()
+        stt_ms = round((time.monotonic() - started) * 1000, 3)
         try:
             await services.record_failed_session(
-                uuid.uuid4(), error=message, end_reason="stt_failed", kind=self.kind,
-                tts_provider=self.preferences[0] or default_alias("tts"),
-                stt_provider=stt_alias, stt_ms=round((time.monotonic() - started) * 1000, 3),
-                **link)
+                session_id, error=message, end_reason="stt_failed", kind=self.kind,
+                tts_provider=self.preferences[0] or default_alias("tts"))
+            await self.record.add_turn(session_id, None, self.conversation, number=None,
+                                       stt_provider=stt_alias, stt_ms=stt_ms)
         except Exception:  # the client still hears of it
             logger.exception("could not record a failed turn")
         await self.send_error(code, message)
@@ -194,15 +191,13 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         llm = provider("llm", self.llm_alias)
         await self.resolve_tts(tts, voice)  # refuse a bad provider or voice before the history
         messages = self.conversation.ask(user_text)
-        saved = self.record.save(self.conversation)  # in the background: the stream starts
-        await self.start_stream(
-            llm.stream(messages), tts_alias=tts, voice=voice, announce={"llm": self.llm_alias},
-            origin=StreamOrigin(llm_provider=self.llm_alias,
-                                conversation_id=self.conversation.id,
-                                turn=self.conversation.turns, user_text=user_text,
-                                stt_provider=stt_alias, stt_ms=stt_ms),
-            record_after=saved,  # the session row points to the conversation's
-        )
+        self.record.save(self.conversation)  # in the background: the stream starts now
+        stream = await self.start_stream(llm.stream(messages), tts_alias=tts, voice=voice,
+                                         llm_provider=self.llm_alias,
+                                         announce={"llm": self.llm_alias})
+        self.record.add_turn(stream.session_id, stream.created, self.conversation,
+                             number=self.conversation.turns, user_text=user_text,
+                             stt_provider=stt_alias, stt_ms=stt_ms)
 
     # --- answers and barge-in -------------------------------------------------------------
     def heard(self, stream: ActiveStream, result: StreamResult) -> str:
@@ -212,9 +207,9 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         played = stream.played_ms if stream.played_ms is not None else stream.engine.audio_sent_ms
         return result.heard_text(played, stream.engine.sample_rate)
 
-    def session_extra(self, stream: ActiveStream, result: StreamResult) -> dict:
-        """Voicebot sessions also store the heard part of the answer."""
-        return {"heard_text": self.heard(stream, result)}
+    async def stream_saved(self, stream: ActiveStream, result: StreamResult) -> None:
+        """The turn also stores the heard part of the answer."""
+        await self.record.heard(stream.session_id, self.heard(stream, result))
 
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
         """Keep the heard answer in the history; tell the client if it was cut."""
@@ -244,8 +239,9 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         if cut is None:
             return
         session_id, heard = cut
-        await self.record.save(self.conversation)
-        await services.record_heard(session_id, heard, played_ms)
+        await asyncio.gather(self.record.save(self.conversation),
+                             self.record.heard(session_id, heard),
+                             services.record_played(session_id, played_ms))
         await self.send_event({"type": "truncated", "heard_text": heard}, session_id)
 
     async def on_reset(self, msg: dict) -> None:

@@ -1,5 +1,6 @@
 """A voicebot conversation: the history the LLM sees, its turns, the cut of an answer to
-what the listener heard, and its record, written in the background in order.
+what the listener heard, and its records (the conversation's and its turns' rows),
+written in the background in order.
 
 ``Conversation`` is plain Python (no sockets, no database); ``ConversationRecord`` stores
 its state off the latency path.
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from channels.db import database_sync_to_async
 
 from voicebot.models import Conversation as ConversationRow
+from voicebot.models import Turn as TurnRow
 
 logger = logging.getLogger(__name__)
 
@@ -93,25 +95,69 @@ def _save(conversation_id: uuid.UUID, fields: dict) -> None:
     ConversationRow.objects.update_or_create(id=conversation_id, defaults=fields)
 
 
+@database_sync_to_async
+def _insert_turn(session_id: uuid.UUID, fields: dict) -> None:
+    TurnRow.objects.create(session_id=session_id, **fields)
+
+
+@database_sync_to_async
+def _update_turn(session_id: uuid.UUID, fields: dict) -> None:
+    TurnRow.objects.filter(session_id=session_id).update(**fields)
+
+
 class ConversationRecord:
-    """Writes a conversation's state in the background, one write after the other (so the
-    last state wins); ``saved`` is the latest write, for a row that must come after it."""
+    """Writes a conversation and its turns in the background, each row's writes one after
+    the other (so the last state wins) and after the rows they point to; a failed write is
+    logged. ``saved`` is the conversation's latest write."""
+
+    KEEP_TURN_WRITES = 4  # the last answer's turn is the only one written again
 
     def __init__(self) -> None:
         self.saved: asyncio.Task | None = None
+        self.turn_writes: dict[uuid.UUID, asyncio.Task] = {}
 
-    def save(self, conversation: Conversation) -> Awaitable[None]:
+    def save(self, conversation: Conversation) -> asyncio.Task:
         """Queue a write of the conversation as it is now; returns the write."""
-        self.saved = asyncio.create_task(self._write(self.saved, conversation.id,
-                                                     conversation.snapshot()))
+        self.saved = _after([self.saved], f"conversation {conversation.id}", _save,
+                            conversation.id, conversation.snapshot())
         return self.saved
 
-    @staticmethod
-    async def _write(before: asyncio.Task | None, conversation_id: uuid.UUID,
-                     fields: dict) -> None:
-        if before is not None:
-            await asyncio.gather(before, return_exceptions=True)
+    def add_turn(self, session_id: uuid.UUID, session_created: Awaitable | None,
+                 conversation: Conversation, *, number: int | None, user_text: str = "",
+                 stt_provider: str = "", stt_ms: float | None = None) -> asyncio.Task:
+        """Queue the insert of a turn, after its session's row (``session_created``) and
+        the conversation's; a conversation never saved (its first turn failed) is not
+        linked."""
+        fields = {"conversation_id": conversation.id if self.saved else None,
+                  "number": number, "user_text": user_text, "stt_provider": stt_provider,
+                  "stt_ms": stt_ms}
+        return self._turn_write(session_id, _after([self.saved, session_created],
+                                                   f"turn {session_id}", _insert_turn,
+                                                   session_id, fields))
+
+    def heard(self, session_id: uuid.UUID, heard_text: str) -> asyncio.Task:
+        """Queue the update of a turn's answer as far as it was heard."""
+        return self._turn_write(session_id, _after([self.turn_writes.get(session_id)],
+                                                   f"turn {session_id}", _update_turn,
+                                                   session_id, {"heard_text": heard_text}))
+
+    def _turn_write(self, session_id: uuid.UUID, write: asyncio.Task) -> asyncio.Task:
+        self.turn_writes.pop(session_id, None)
+        self.turn_writes[session_id] = write
+        while len(self.turn_writes) > self.KEEP_TURN_WRITES:
+            del self.turn_writes[next(iter(self.turn_writes))]
+        return write
+
+
+def _after(before: list[Awaitable | None], row: str, write: Callable[..., Awaitable[None]],
+           *args: object) -> asyncio.Task:
+    """Run ``write(*args)`` in a task once every write in ``before`` has ended."""
+    async def run() -> None:
+        pending = [b for b in before if b is not None]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
         try:
-            await _save(conversation_id, fields)
+            await write(*args)
         except Exception:
-            logger.exception("could not save conversation %s", conversation_id)
+            logger.exception("could not save %s", row)
+    return asyncio.create_task(run())

@@ -1,4 +1,5 @@
-"""Conversations: the voicebot's turns (sessions) and the history the LLM saw."""
+"""Conversations and their turns: the history the LLM saw, and what each turn's session
+(a ``streaming.StreamSession``, the answer's stream) does not know about the conversation."""
 from __future__ import annotations
 
 import uuid
@@ -7,12 +8,12 @@ from django.db import models
 
 
 class Conversation(models.Model):
-    """One voicebot conversation; its turns are the sessions that point to it.
+    """One voicebot conversation; its turns point to it.
 
     ``history`` is what the LLM sees on the next turn: the last
     ``VOICEBOT_MAX_HISTORY_MESSAGES`` user and assistant messages, the assistant's truncated
     to what the listener heard when they barged in (so its size is bounded; every turn stays
-    in full on its session: ``user_text``, ``input_text``, ``heard_text``).
+    in full: ``Turn.user_text`` and ``heard_text``, the session's ``input_text``).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -28,3 +29,28 @@ class Conversation(models.Model):
 
     def __str__(self) -> str:
         return f"Conversation {self.id} ({self.turns} turns)"
+
+
+class Turn(models.Model):
+    """One turn of a conversation: the user's words, how they were heard (STT), and the
+    answer as far as the listener heard it. Its session holds the answer's stream."""
+
+    session = models.OneToOneField("streaming.StreamSession", primary_key=True,
+                                   on_delete=models.CASCADE, related_name="voicebot_turn")
+    conversation = models.ForeignKey(Conversation, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="turn_records")
+    number = models.PositiveIntegerField(null=True, blank=True,
+                                         help_text="1 for the first turn (none when its "
+                                                   "transcription failed).")
+    user_text = models.TextField(blank=True, help_text="The user's turn (typed or heard).")
+    heard_text = models.TextField(blank=True,
+                                  help_text="The answer as far as the listener heard it.")
+    stt_provider = models.CharField(max_length=32, blank=True,
+                                    help_text="Empty for a typed turn.")
+    stt_ms = models.FloatField(null=True, blank=True, help_text="Transcription time.")
+
+    class Meta:
+        ordering = ["conversation", "number"]
+
+    def __str__(self) -> str:
+        return f"Turn {self.number or '?'} of {self.conversation_id}"

@@ -6,18 +6,17 @@ import datetime as dt
 from django.db.models import QuerySet
 from django.dispatch import receiver
 
-from streaming.models import StreamSession
 from streaming.signals import sessions_pruned
-from voicebot.models import Conversation
+from voicebot.models import Conversation, Turn
 
 
 def orphan_conversations(cutoff: dt.datetime, *, exclude_old_sessions: bool = False
                          ) -> QuerySet:
     """Conversations untouched since ``cutoff`` with no session (or only old ones) left."""
     stale = Conversation.objects.filter(updated_at__lt=cutoff)
-    recent = StreamSession.objects.filter(conversation__isnull=False)
-    if exclude_old_sessions:  # a dry run: the old sessions are still there
-        recent = recent.filter(created_at__gte=cutoff)
+    recent = Turn.objects.filter(conversation__isnull=False)
+    if exclude_old_sessions:  # a dry run: the old sessions (and their turns) are still there
+        recent = recent.filter(session__created_at__gte=cutoff)
     return stale.exclude(pk__in=recent.values("conversation_id"))
 
 

@@ -57,9 +57,12 @@ class ProviderFilter(admin.SimpleListFilter):
 
     The choices are the aliases configured in ``STREAMING_PROVIDERS`` (no ``DISTINCT``
     scan of the sessions table); any other alias still filters through the URL.
+    ``lookup`` is the column (``parameter_name`` when unset); "(none)" also matches
+    sessions without the related row a lookup across a relation names.
     """
 
     role = "tts"
+    lookup = ""
 
     def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
         """Configured aliases, the current value, and "(none)" for optional roles."""
@@ -77,7 +80,10 @@ class ProviderFilter(admin.SimpleListFilter):
         value = self.value()
         if value is None:
             return queryset
-        return queryset.filter(**{self.parameter_name: "" if value == NO_PROVIDER else value})
+        lookup = self.lookup or self.parameter_name
+        if value == NO_PROVIDER:
+            return queryset.exclude(**{f"{lookup}__gt": ""})
+        return queryset.filter(**{lookup: value})
 
 
 class TTSProviderFilter(ProviderFilter):
@@ -94,11 +100,3 @@ class LLMProviderFilter(ProviderFilter):
     title = "LLM provider"
     parameter_name = "llm_provider"
     role = "llm"
-
-
-class STTProviderFilter(ProviderFilter):
-    """By STT provider."""
-
-    title = "STT provider"
-    parameter_name = "stt_provider"
-    role = "stt"

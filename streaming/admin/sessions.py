@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import Q, QuerySet, Value
-from django.db.models.functions import Coalesce, NullIf, Substr
+from django.db.models import Func, Q, QuerySet
+from django.db.models.functions import Substr
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.formats import date_format
@@ -30,7 +30,6 @@ from streaming.admin.filters import (
     LatencyBucketFilter,
     LLMProviderFilter,
     ReplayFilter,
-    STTProviderFilter,
     TTSProviderFilter,
 )
 from streaming.admin.paginator import EstimatedCountPaginator
@@ -41,15 +40,14 @@ from streaming.services import delete_audio_files, delete_sessions
 from streaming.timeline_svg import timeline_svg
 
 # Large per-row columns the changelist never shows.
-HEAVY_FIELDS = ("timeline", "input_text", "output_text", "client_metrics", "user_text",
-                "heard_text", "error", "fallbacks")
+HEAVY_FIELDS = ("timeline", "input_text", "output_text", "client_metrics", "error",
+                "fallbacks")
 PREVIEW_CHARS = 48
 # The detail page's display methods of float metrics (``ms_field``), to 0.1 ms.
-LATENCY_FIELDS = ("stt", "llm_queue", "llm_ttft", "first_segment", "tts_ttfb", "ttfa_detail",
+LATENCY_FIELDS = ("llm_queue", "llm_ttft", "first_segment", "tts_ttfb", "ttfa_detail",
                   "overhead_detail", "text_done", "overlap_detail", "total_detail",
                   "audio_length", "playback_start", "played")
 MAX_TIMELINE_LINES = 2000
-MAX_TURNS_SHOWN = 200
 
 
 class SegmentInline(RecordInline):
@@ -88,21 +86,24 @@ def _ms_diff(a: float | None, b: float | None) -> str:
 
 
 class StreamSessionAdmin(RecordAdmin):
-    """Sessions with their providers and latency metrics; read-only detail pages."""
+    """Sessions with their providers and latency metrics; read-only detail pages.
+
+    An app that keeps more of its streams (the voicebot's turns) extends this class and
+    registers its subclass in place of it, as ``contrib.auth``'s ``UserAdmin`` is extended:
+    the methods marked "hook" are the places it fills in.
+    """
 
     # Fits a 1,280 px window beside the admin's navigation and the filters: the start time,
-    # the voice and the turn share other columns; overhead and total are on the detail page
-    # and in the latency report.
-    list_display = ("short_id", "kind_and_turn", "status", "providers", "ttfa", "overlap",
+    # the voice and an app's detail (a turn) share other columns; overhead and total are on
+    # the detail page and in the latency report.
+    list_display = ("short_id", "kind_label", "status", "providers", "ttfa", "overlap",
                     "text_preview")
     list_display_links = ("short_id",)
     list_filter = ("kind", "status", LatencyBucketFilter, TTSProviderFilter, LLMProviderFilter,
-                   STTProviderFilter, ReplayFilter, ("created_at", admin.DateFieldListFilter))
-    # No column renders a related object (the turn link uses conversation_id only).
-    list_select_related = False
-    search_fields = ("input_text", "user_text", "output_text")
-    search_help_text = ("Words of the input, user or output text; or a session UUID (exact; "
-                        "a conversation UUID lists its turns).")
+                   ReplayFilter, ("created_at", admin.DateFieldListFilter))
+    list_select_related = False  # no column renders a related object
+    search_fields = ("input_text", "output_text")
+    search_help_text = "Words of the input or output text; or a session UUID (exact)."
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER  # a COUNT per filter choice: too slow on big tables
     paginator = EstimatedCountPaginator
@@ -110,20 +111,18 @@ class StreamSessionAdmin(RecordAdmin):
     inlines = [SegmentInline]
     readonly_fields = (
         *(f.name for f in StreamSession._meta.fields),
-        "audio_player", "timeline_picture", "timeline_events", "conversation_link",
-        "conversation_turns", "replay_links", *LATENCY_FIELDS,
+        "audio_player", "timeline_picture", "timeline_events", "replay_links", *LATENCY_FIELDS,
     )
     fieldsets = (
         (None, {"fields": (("id", "kind", "status"), ("created_at", "ended_at", "end_reason"),
                            "error")}),
         ("Providers", {"fields": (("tts_provider", "voice", "sample_rate"),
-                                  ("llm_provider", "stt_provider"), "fallbacks")}),
-        ("Conversation", {"fields": ("conversation_link", "conversation_turns")}),
+                                  "llm_provider", "fallbacks")}),
         ("Audio", {"fields": ("audio_player",)}),
         ("Timeline", {"fields": ("timeline_picture",)}),
-        ("Text", {"fields": ("user_text", "input_text", "output_text", "heard_text")}),
+        ("Text", {"fields": ("input_text", "output_text")}),
         ("Latency (ms from the stream's start)", {"fields": (
-            ("stt", "llm_queue", "llm_ttft", "first_segment"),
+            ("llm_queue", "llm_ttft", "first_segment"),
             ("tts_ttfb", "ttfa_detail", "overhead_detail"),
             ("text_done", "overlap_detail", "total_detail"),
             ("audio_length", "segment_count", "bytes_sent"),
@@ -135,7 +134,6 @@ class StreamSessionAdmin(RecordAdmin):
     )
 
     # The metrics on the detail page, to 0.1 ms (the columns above show whole ms).
-    stt = ms_field("stt_ms", "STT")
     llm_queue = ms_field("llm_queue_ms", "LLM queue")
     llm_ttft = ms_field("llm_ttft_ms", "LLM first token")
     first_segment = ms_field("first_segment_ms", "first segment cut")
@@ -158,26 +156,25 @@ class StreamSessionAdmin(RecordAdmin):
         """On the changelist, heavy columns are deferred and a short text preview added."""
         qs = super().get_queryset(request)
         if self.on_changelist(request):
-            preview = Coalesce(NullIf(Substr("user_text", 1, PREVIEW_CHARS + 1), Value("")),
-                               Substr("input_text", 1, PREVIEW_CHARS + 1))
-            qs = qs.defer(*HEAVY_FIELDS).annotate(preview=preview)
+            qs = qs.defer(*HEAVY_FIELDS).annotate(preview=self.preview_expression())
         return qs
+
+    def preview_expression(self) -> Func:
+        """Hook: the changelist's text column, computed by the database."""
+        return Substr("input_text", 1, PREVIEW_CHARS + 1)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet,
                            search_term: str) -> tuple[QuerySet, bool]:
-        """A UUID matches a session (or a conversation's turns) exactly; else text search."""
+        """A UUID matches exactly (``uuid_matches``); anything else is a text search."""
         try:
             wanted = uuid.UUID(search_term.strip())
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
-        return queryset.filter(Q(pk=wanted) | Q(conversation_id=wanted)), False
+        return queryset.filter(self.uuid_matches(wanted)), False
 
-    def get_fieldsets(self, request: HttpRequest, obj: StreamSession | None = None) -> list:
-        """TTS sessions have no conversation section."""
-        fieldsets = list(super().get_fieldsets(request, obj))
-        if obj is not None and not obj.conversation_id:
-            fieldsets = [fs for fs in fieldsets if fs[0] != "Conversation"]
-        return fieldsets
+    def uuid_matches(self, wanted: uuid.UUID) -> Q:
+        """Hook: the sessions a UUID in the search box finds."""
+        return Q(pk=wanted)
 
     # --- deletion also removes the stored audio ------------------------------------------
     def delete_model(self, request: HttpRequest, obj: StreamSession) -> None:
@@ -201,23 +198,17 @@ class StreamSessionAdmin(RecordAdmin):
                            date_format(localtime(obj.created_at), "Y-m-d H:i:s"))
 
     @admin.display(description="kind", ordering="kind")
-    def kind_and_turn(self, obj: StreamSession) -> str | SafeString:
-        """The kind; a voicebot turn links to its conversation."""
-        if not obj.conversation_id:
-            return obj.get_kind_display()
-        url = reverse("admin:voicebot_conversation_change", args=[obj.conversation_id],
-                      current_app=self.admin_site.name)
-        return format_html('{} <a href="{}">turn&nbsp;{}</a>', obj.get_kind_display(), url,
-                           obj.turn or "?")
+    def kind_label(self, obj: StreamSession) -> str | SafeString:
+        """Hook: the kind (an app adds what the session is part of)."""
+        return obj.get_kind_display()
 
-    @admin.display(description="providers (TTS · voice; LLM / STT)", ordering="tts_provider")
+    @admin.display(description="providers (TTS · voice; LLM)", ordering="tts_provider")
     def providers(self, obj: StreamSession) -> str | SafeString:
-        """The TTS and its voice; the LLM and STT of a voicebot turn on a second line."""
+        """Hook: the TTS and its voice; the LLM writing the text on a second line."""
         tts = f"{obj.tts_provider} · {obj.voice}" if obj.voice else obj.tts_provider
-        if not (obj.llm_provider or obj.stt_provider):
+        if not obj.llm_provider:
             return tts
-        return format_html("{}<br>{} / {}", tts, obj.llm_provider or "–",
-                           obj.stt_provider or "–")
+        return format_html("{}<br>{}", tts, obj.llm_provider)
 
     ttfa = ms_field("ttfa_ms", "TTFA (ms)", decimals=0)
 
@@ -229,7 +220,7 @@ class StreamSessionAdmin(RecordAdmin):
 
     @admin.display(description="text")
     def text_preview(self, obj: StreamSession) -> str:
-        """The user's turn, else the input text, shortened."""
+        """The text preview (``preview_expression``), shortened."""
         text = " ".join((getattr(obj, "preview", None) or "").split())
         return text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
 
@@ -272,52 +263,6 @@ class StreamSessionAdmin(RecordAdmin):
             lines.append(f"… {len(events) - MAX_TIMELINE_LINES} more events")
         return format_html('<pre style="max-height:30em;overflow:auto">{}</pre>',
                            "\n".join(lines))
-
-    @admin.display(description="conversation")
-    def conversation_link(self, obj: StreamSession) -> str | SafeString:
-        """The voicebot conversation this session is a turn of."""
-        if not obj.conversation_id:
-            return "Not part of a conversation."
-        conversation = obj.conversation
-        url = reverse("admin:voicebot_conversation_change", args=[obj.conversation_id],
-                      current_app=self.admin_site.name)
-        sessions = reverse("admin:streaming_streamsession_changelist",
-                           current_app=self.admin_site.name)
-        query = urlencode({"conversation__exact": obj.conversation_id})
-        return format_html(
-            '<a href="{}">Conversation {}</a>: turn {} of {} (LLM {}) · '
-            '<a href="{}?{}">its sessions</a>',
-            url, str(obj.conversation_id)[:8], obj.turn or "?",
-            conversation.turns if conversation else "?",
-            conversation.llm_provider if conversation else "?", sessions, query,
-        )
-
-    @admin.display(description="turns")
-    def conversation_turns(self, obj: StreamSession) -> str | SafeString:
-        """Every turn of the conversation, this one in bold."""
-        if not obj.conversation_id:
-            return "–"
-        turns = (StreamSession.objects.filter(conversation_id=obj.conversation_id)
-                 .order_by("turn", "created_at")
-                 .only("id", "turn", "status", "user_text", "heard_text", "ttfa_ms")
-                 [:MAX_TURNS_SHOWN])
-        rows = format_html_join(
-            "", '<tr{}><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td>'
-                '<td>{}</td></tr>',
-            (
-                (mark_safe(' style="font-weight:bold"') if t.pk == obj.pk else "",
-                 reverse("admin:streaming_streamsession_change", args=[t.pk],
-                         current_app=self.admin_site.name),
-                 t.turn or "?", t.status, t.user_text or "–", t.heard_text or "–",
-                 ms(t.ttfa_ms))
-                for t in turns
-            ),
-        )
-        return format_html(
-            "<table><thead><tr><th>turn</th><th>status</th><th>user</th>"
-            "<th>answer heard</th><th>TTFA (ms)</th></tr></thead><tbody>{}</tbody></table>",
-            rows,
-        )
 
     @admin.display(description="replays")
     def replay_links(self, obj: StreamSession) -> str | SafeString:
