@@ -21,7 +21,7 @@ from channels.consumer import get_handler_name
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming import access, services
+from streaming import access, processes, services
 from streaming.engine import (
     FAILED,
     EngineConfig,
@@ -131,7 +131,7 @@ class StreamingConsumer:
         self.stream = None
         self.closed = False
         self.session_ids: list[uuid.UUID] = []
-        await services.close_orphaned_sessions_once()
+        await processes.close_orphaned_sessions_once()
         await self.channel_layer.group_add(STREAMS_GROUP, self.channel_name)
         await self.accept()
 

@@ -108,3 +108,19 @@ class SegmentRecord(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.index} {self.text[:40]}"
+
+
+class ServerProcess(models.Model):
+    """A server process that runs streams, and when it last said it was alive: a process
+    whose heartbeat stops is gone, and the sessions it left ``running`` are closed
+    (``streaming.processes``)."""
+
+    name = models.CharField(max_length=100, primary_key=True, help_text="host:pid")
+    started_at = models.DateTimeField(auto_now_add=True)
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        verbose_name = "server process"
+
+    def __str__(self) -> str:
+        return self.name

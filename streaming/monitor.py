@@ -12,15 +12,13 @@ import asyncio
 import logging
 import time
 import uuid
-from datetime import timedelta
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import BaseChannelLayer
-from django.utils import timezone
 
 from streaming.models import StreamSession
-from streaming.services import SERVER, close_orphaned_sessions_once
+from streaming.processes import SERVER, close_orphaned_sessions_once
 
 logger = logging.getLogger(__name__)
 
@@ -114,9 +112,9 @@ async def announce_watching(layer: BaseChannelLayer) -> None:
 
 @database_sync_to_async
 def live_sessions() -> list[dict]:
-    """Sessions recorded as running in the last hours (all processes share the database)."""
-    since = timezone.now() - timedelta(hours=6)
-    rows = (StreamSession.objects.filter(status=StreamSession.Status.RUNNING, created_at__gte=since)
+    """Sessions recorded as running (all processes share the database; the rows of dead
+    processes are closed by ``streaming.processes``)."""
+    rows = (StreamSession.objects.filter(status=StreamSession.Status.RUNNING)
             .order_by("-created_at")
             .values("id", "kind", "tts_provider", "voice", "llm_provider", "created_at")[:200])
     return [{**row, "id": str(row["id"]), "created_at": row["created_at"].isoformat()}

@@ -26,6 +26,7 @@ from streaming import services, voices
 from streaming.audio import pcm_to_wav
 from streaming.engine import EngineConfig, Event, StreamEngine, StreamResult, text_once
 from streaming.models import REPLAY_END_REASON, StreamSession
+from streaming.processes import heartbeat
 from streaming.protocols import TTS
 from streaming.providers import UnknownProvider, UnknownVoice, default_alias
 from streaming.speakable import SpeakableFilter
@@ -284,11 +285,13 @@ async def _save(session_id: uuid.UUID, result: StreamResult, choice: TTSChoice,
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
-    """Run a replay coroutine to completion from synchronous code (a command)."""
+    """Run a replay coroutine to completion from synchronous code (a command); the process
+    beats meanwhile, so its running rows are not taken for a dead process's."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coro)
+        with heartbeat():
+            return asyncio.run(coro)
     coro.close()
     raise ReplayError("replays run their own event loop: call the command from synchronous "
                       "code (in async code: sync_to_async(call_command, thread_sensitive=False))")

@@ -2,22 +2,20 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
-import socket
-import threading
 import uuid
 from collections.abc import Iterable, Mapping
 
 from channels.db import database_sync_to_async
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from streaming.audio import pcm_to_wav
 from streaming.engine import StreamResult, segment_rows
 from streaming.models import SegmentRecord, StreamSession
+from streaming.processes import SERVER
 
 logger = logging.getLogger(__name__)
 
@@ -29,9 +27,6 @@ MAX_CLIENT_KEYS = 20
 MAX_CLIENT_NUMBER = 1e9
 CLIENT_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_]{0,39}")
 CLIENT_FIELDS = {"playback_start_ms": float, "underruns": int, "played_ms": float}
-SERVER = f"{socket.gethostname()}:{os.getpid()}"
-"""This server process, as sessions record it (``server``) and the monitor shows it."""
-_orphans_closed = threading.Event()
 
 
 def _storable_extra(value: object) -> bool:
@@ -69,65 +64,6 @@ def record_failed_session(session_id: uuid.UUID, *, error: str, end_reason: str,
     StreamSession.objects.create(id=session_id, server=SERVER, error=error,
                                  status=StreamSession.Status.FAILED, end_reason=end_reason,
                                  ended_at=timezone.now(), **fields)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, another user's
-        return True
-    return True
-
-
-def close_orphaned_sessions() -> int:
-    """Close the rows left ``running`` by dead server processes of this host (kill -9, a
-    crash) as ``interrupted``, end reason ``server_restart``; returns how many. Rows of
-    other hosts are left alone: their processes cannot be checked from here."""
-    host = socket.gethostname()
-    dead = []
-    rows = StreamSession.objects.filter(status=StreamSession.Status.RUNNING,
-                                        server__startswith=f"{host}:")
-    for row_id, server in rows.values_list("id", "server"):
-        pid = server.rpartition(":")[2]
-        if pid.isdigit() and not _pid_alive(int(pid)):
-            dead.append(row_id)
-    return StreamSession.objects.filter(id__in=dead, status=StreamSession.Status.RUNNING).update(
-        status=StreamSession.Status.INTERRUPTED, end_reason="server_restart",
-        ended_at=timezone.now())
-
-
-def close_orphans_at_start() -> None:
-    """Close the rows dead processes left running as the server process starts, in a
-    thread of its own (the ASGI module calls it, beside the models' warm-up)."""
-    threading.Thread(target=_close_orphans_now, name="close-orphans", daemon=True).start()
-
-
-def _close_orphans_now() -> None:
-    try:
-        _report_closed(close_orphaned_sessions())
-    except Exception as exc:  # e.g. not migrated yet: the first connection tries again
-        logger.warning("could not close the sessions of dead processes at start: %s", exc)
-        return
-    finally:
-        connection.close()
-    _orphans_closed.set()
-
-
-async def close_orphaned_sessions_once() -> None:
-    """:func:`close_orphaned_sessions`, on a process's first connection unless it was done
-    at the start; every later connection returns at once, without a hop to the database
-    thread."""
-    if _orphans_closed.is_set():
-        return
-    _orphans_closed.set()
-    _report_closed(await database_sync_to_async(close_orphaned_sessions)())
-
-
-def _report_closed(closed: int) -> None:
-    if closed:
-        logger.warning("closed %d session(s) left running by dead server processes", closed)
 
 
 @database_sync_to_async

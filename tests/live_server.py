@@ -46,7 +46,8 @@ def server_env(**extra: str) -> dict[str, str]:
     from django.db import connection
 
     db = connection.settings_dict
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **extra}
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+           "STREAMING_HEARTBEAT_S": "30", **extra}
     if db["ENGINE"].endswith("sqlite3"):
         env.pop("DATABASE_URL", None)
         env["SQLITE_PATH"] = str(db["NAME"])

@@ -49,3 +49,9 @@ MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="voicebot-media-"))
 # turns it on.
 STREAMING = {**STREAMING, "TTS_FALLBACK": [], "STREAMS_PER_MINUTE": 0,  # noqa: F405
              "HIDDEN_PROVIDERS": True}  # the simulated and failing providers
+
+# The pytest process does not beat (its rows are this process's, and a thread writing
+# between tests would race their flushes); the Daphne processes of the tests do
+# (tests.live_server.server_env).
+if not os.environ.get("STREAMING_HEARTBEAT_S"):
+    STREAMING["HEARTBEAT_S"] = 0

@@ -127,17 +127,39 @@ async def test_streams_of_a_killed_process_are_interrupted_not_running_after_a_r
 async def test_a_starting_server_closes_the_rows_a_dead_process_left_before_any_connection(
         tmp_path: Path) -> None:
     """The ghost of a killed process leaves the monitor and the admin as the next server
-    process starts, not only at its first connection."""
+    process starts, not only at its first connection: one of this host (its pid is gone),
+    one of a host whose heartbeat stopped; a process of another host that still beats
+    keeps its row."""
     from tests.test_monitor import dead_pid, running_row
 
     ghost = await running_row(f"{socket.gethostname()}:{dead_pid()}")
+    gone_host = await running_row("gone-host:41")
+    live_host = await running_row("live-host:42")
+    await heartbeats({"gone-host:41": 3600, "live-host:42": 0})
 
     async with daphne(server_env(), tmp_path / "started.log"):
         async with asyncio.timeout(60):  # the server's start-up thread, no socket opened
-            while (closed := (await statuses([ghost]))[ghost])[0] == RUNNING:
+            while RUNNING in {row[0] for row in (await statuses([ghost, gone_host])).values()}:
                 await asyncio.sleep(0.05)
+        live = (await statuses([live_host]))[live_host]
 
-    assert closed == ("interrupted", "server_restart", True)
+    assert await statuses([ghost, gone_host]) == {
+        ghost: ("interrupted", "server_restart", True),
+        gone_host: ("interrupted", "server_restart", True)}
+    assert live == (RUNNING, "", False)
+
+
+@database_sync_to_async
+def heartbeats(seconds_ago: dict[str, float]) -> None:
+    """Server processes last seen that many seconds ago."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from streaming.models import ServerProcess
+
+    for name, ago in seconds_ago.items():
+        ServerProcess.objects.create(name=name, seen_at=timezone.now() - timedelta(seconds=ago))
 
 
 async def test_300_simultaneous_handshakes_on_one_process_all_connect_and_answer_ping(

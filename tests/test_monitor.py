@@ -206,11 +206,11 @@ def running_row(server: str) -> str:
 
 async def test_rows_a_killed_process_left_running_are_closed_and_leave_the_monitor(
         monkeypatch) -> None:
-    from streaming import services
+    from streaming import processes
 
-    monkeypatch.setattr(services, "_orphans_closed", threading.Event())  # a new process
+    monkeypatch.setattr(processes, "_first_pass_done", threading.Event())  # a new process
     orphan = await running_row(f"{socket.gethostname()}:{dead_pid()}")
-    ours = await running_row(services.SERVER)
+    ours = await running_row(processes.SERVER)
     elsewhere = await running_row(f"another-host:{dead_pid()}")
 
     monitor = await monitor_for(await staff_user())
@@ -241,13 +241,13 @@ def close_row(session_id: str) -> None:
 async def test_a_snapshot_every_few_seconds_puts_right_start_and_end_events_that_were_lost(
         monkeypatch) -> None:
     from streaming import monitor as monitor_module
-    from streaming import services
+    from streaming import processes
 
     monkeypatch.setattr(monitor_module, "RESYNC_S", 0.05)
     monitor = await monitor_for(await staff_user())
     assert (await monitor.connect())[0]
     first = await next_snapshot(monitor)
-    sid = await running_row(services.SERVER)  # its "start" never reached the monitor
+    sid = await running_row(processes.SERVER)  # its "start" never reached the monitor
 
     listed = await next_snapshot(monitor)
     await close_row(sid)  # and its "end" never does either

@@ -12,7 +12,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
-from streaming import readiness, services  # noqa: E402
+from streaming import processes, readiness  # noqa: E402
 from streaming.access import StreamAccess  # noqa: E402
 from voicebot_site.routing import websocket_urlpatterns  # noqa: E402
 
@@ -25,4 +25,4 @@ application = ProtocolTypeRouter(
     }
 )
 readiness.warm_up()
-services.close_orphans_at_start()
+processes.start_heartbeat()

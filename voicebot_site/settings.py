@@ -315,6 +315,10 @@ STREAMING = {
     "MAX_TEXT_CHARS": env_int("STREAMING_MAX_TEXT_CHARS", 5000),
     # Longest wait for the next text delta of a streamed input before the stream ends.
     "INPUT_IDLE_TIMEOUT_S": env_float("STREAMING_INPUT_IDLE_TIMEOUT_S", 30.0),
+    # Server processes say they are alive this often; the rows of one silent for three
+    # periods are closed as interrupted (streaming.processes). 0: no heartbeats (only the
+    # rows of this host's dead processes are closed).
+    "HEARTBEAT_S": env_float("STREAMING_HEARTBEAT_S", 30.0),
     # Segments waiting for TTS between the text producer and the synthesizer.
     "QUEUE_SIZE": env_int("STREAMING_QUEUE_SIZE", 8),
     # Largest binary audio frame sent to the client (milliseconds of audio).
@@ -348,6 +352,8 @@ STREAMING = {
     # The naive design, for benchmarks only: no synthesis until the whole text is in.
     "SEQUENTIAL": env_bool("STREAMING_SEQUENTIAL"),
 }
+if STREAMING["HEARTBEAT_S"] < 0:
+    raise ImproperlyConfigured("STREAMING_HEARTBEAT_S must be 0 (off) or a number of seconds")
 
 VOICEBOT = {
     "SYSTEM_PROMPT": os.environ.get(
