@@ -139,10 +139,12 @@ def test_changelist_and_change_page_render(admin_client, kind: str, status: str)
         assert 'class="tl-segment"' in page
     if status == "failed":
         assert "TTS &lt;provider&gt; exploded" in page and "<provider>" not in page
-    if kind == "voicebot":
+    if kind == "voicebot":  # the turn: its conversation, words, transcription
         conversation_url = reverse("admin:voicebot_conversation_change",
                                    args=[session.voicebot_turn.conversation_id])
         assert conversation_url in page
+        assert "Is it &lt;true&gt;?" in page and "<true>" not in page
+        assert ">whisper<" in page and ">80.0<" in page
         assert "Is it &lt;true&gt;?" in page  # user text, escaped, in the turns table
     else:
         assert "field-conversation_link" not in page

@@ -4,6 +4,7 @@ admin extended with what a voicebot session is a turn of (registered in place of
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 from django.contrib import admin
@@ -33,6 +34,16 @@ def session_url(model_admin: admin.ModelAdmin, name: str, *args: object) -> str:
     """A session admin URL (``change``, ``changelist``) on ``model_admin``'s site."""
     return reverse(f"admin:streaming_streamsession_{name}", args=args or None,
                    current_app=model_admin.admin_site.name)
+
+
+def turn_text(field: str, description: str, *, empty: str = "–"
+              ) -> Callable[[admin.ModelAdmin, StreamSession], str]:
+    """A display method showing a text ``field`` of the session's turn."""
+    @admin.display(description=description)
+    def show(model_admin: admin.ModelAdmin, session: StreamSession) -> str:
+        turn = turn_of(session)
+        return (getattr(turn, field) if turn else "") or empty
+    return show
 
 
 class STTProviderFilter(ProviderFilter):
@@ -145,23 +156,9 @@ class VoicebotSessionAdmin(StreamSessionAdmin):
             conversation.llm_provider, session_url(self, "changelist"), query,
         )
 
-    @admin.display(description="user text")
-    def user_text(self, obj: StreamSession) -> str:
-        """The user's words (typed, or as transcribed)."""
-        turn = turn_of(obj)
-        return (turn.user_text if turn else "") or "–"
-
-    @admin.display(description="answer heard")
-    def heard_text(self, obj: StreamSession) -> str:
-        """The answer as far as the listener heard it."""
-        turn = turn_of(obj)
-        return (turn.heard_text if turn else "") or "–"
-
-    @admin.display(description="STT provider")
-    def stt_provider(self, obj: StreamSession) -> str:
-        """Who transcribed a spoken turn."""
-        turn = turn_of(obj)
-        return (turn.stt_provider if turn else "") or "– (typed)"
+    user_text = turn_text("user_text", "user text")
+    heard_text = turn_text("heard_text", "answer heard")
+    stt_provider = turn_text("stt_provider", "STT provider", empty="– (typed)")
 
     @admin.display(description="STT (ms)")
     def stt(self, obj: StreamSession) -> str:
