@@ -239,6 +239,10 @@ class StreamingConsumer:
             event["session_id"] = str(session_id)
         await self.send(text_data=json.dumps(event))
 
+    async def send_audio(self, frame: bytes) -> None:
+        """Send one frame of the running stream's audio (PCM s16le at its sample rate)."""
+        await self.send(bytes_data=frame)
+
     async def send_error(self, code: str, message: str, *, fatal: bool = False,
                          session_id: uuid.UUID | None = None) -> None:
         """Send an ``error`` event."""
@@ -254,7 +258,7 @@ class StreamingConsumer:
                 if audio is not None:
                     audio.extend(event)
                 if not self.closed:
-                    await self.send(bytes_data=event)
+                    await self.send_audio(event)
                 return
             if event["type"] == "progress":
                 publisher.progress(event)

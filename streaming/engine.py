@@ -335,7 +335,10 @@ class StreamEngine:
     """One stream: producer, scheduler, per-segment synthesis and sender tasks.
 
     ``run()`` returns a :class:`StreamResult` whatever happens; ``stop()`` stops every
-    task at once; ``played()`` takes the listener's position for flow control.
+    task at once; ``played()`` takes the listener's position for flow control; ``pause()``
+    holds the sending (a listener who may be barging in) and ``resume()`` goes on, from
+    where the listener was if it dropped the audio it had queued. The last
+    ``2 * max_lead_ms`` of audio sent is kept for that.
     """
 
     def __init__(
@@ -377,6 +380,10 @@ class StreamEngine:
         self._played_ms: float | None = None
         self._played_at = 0.0
         self._played_changed = asyncio.Event()
+        self._paused: asyncio.Event | None = None  # set (and dropped) by resume()
+        self._recent: deque[tuple[SegmentTiming, bytes]] = deque()  # sent, newest last
+        self._recent_bytes = 0
+        self._resend: list[tuple[SegmentTiming, bytes]] = []
 
     @property
     def audio_sent_ms(self) -> float:
@@ -392,6 +399,20 @@ class StreamEngine:
     def synthesizing(self) -> int:
         """Segments being synthesized now."""
         return sum(not task.done() for task in self._synthesis)
+
+    @property
+    def listener_ms(self) -> float:
+        """Where the listener is in the audio sent: its last report plus the time since,
+        as it plays on in real time (all of it, when it reports nothing)."""
+        if self._played_ms is None:
+            return self.audio_sent_ms
+        elapsed = self.timeline.now_ms() - self._played_at
+        return min(self.audio_sent_ms, self._played_ms + elapsed)
+
+    @property
+    def paused(self) -> bool:
+        """The sending is held (``pause()``)."""
+        return self._paused is not None
 
     def _ms(self, pcm_bytes: int) -> float:
         return pcm_bytes / 2 / self.sample_rate * 1000
@@ -437,6 +458,36 @@ class StreamEngine:
         self._cancel_requested = True
         for task in self._tasks:
             task.cancel()
+
+    def pause(self) -> None:
+        """Hold the sending before its next frame (synthesis goes on, within the
+        look-ahead) until ``resume()``."""
+        if self._paused is None:
+            self._paused = asyncio.Event()
+            self.timeline.mark("paused", sent_ms=round(self.audio_sent_ms, 1))
+
+    def resume(self, from_ms: float | None = None) -> None:
+        """Go on sending. ``from_ms``: the listener dropped what it had queued at that
+        position, so the audio sent after it is sent again first (from the start of the
+        frame that holds it) and pacing restarts there."""
+        if self._paused is None:
+            return
+        if from_ms is not None:
+            self._rewind(from_ms)
+        self.timeline.mark("resumed", sent_ms=round(self.audio_sent_ms, 1))
+        paused, self._paused = self._paused, None
+        paused.set()
+
+    def _rewind(self, from_ms: float) -> None:
+        """Take back the frames that end after ``from_ms``, to be sent again."""
+        while self._recent and self.audio_sent_ms > from_ms + 1e-6:
+            segment, frame = self._recent.pop()
+            self._recent_bytes -= len(frame)
+            self._bytes_sent -= len(frame)
+            segment.bytes -= len(frame)
+            self._resend.insert(0, (segment, frame))
+        self._played_ms = self.audio_sent_ms
+        self._played_at = self.timeline.now_ms()
 
     def played(self, ms: float) -> None:
         """The listener has played ``ms`` of this stream's audio (flow control)."""
@@ -604,6 +655,13 @@ class StreamEngine:
 
     async def _send_audio(self, segment: SegmentTiming, frame: bytes) -> None:
         await self._pace()
+        while self._paused is not None or self._resend:
+            if self._paused is not None:
+                await self._paused.wait()
+                continue
+            again, old = self._resend.pop(0)
+            await self._deliver(again, old)
+            await self._pace()
         await self._deliver(segment, frame)
 
     async def _deliver(self, segment: SegmentTiming, frame: bytes) -> None:
@@ -613,6 +671,11 @@ class StreamEngine:
         await self._emit(frame)
         self._bytes_sent += len(frame)
         segment.bytes += len(frame)
+        self._recent.append((segment, frame))
+        self._recent_bytes += len(frame)
+        keep = 2 * self.config.max_lead_ms * self.sample_rate * 2 / 1000
+        while self._recent_bytes - len(self._recent[0][1]) >= keep:
+            self._recent_bytes -= len(self._recent.popleft()[1])
         self.timeline.mark("audio_sent", segment.index, bytes=len(frame))
         await self._send_progress()
 

@@ -437,3 +437,87 @@ async def test_progress_reports_each_segment_as_its_synthesis_ends() -> None:
     reported = [e["synth_chars"] for kind, e in recorder.events if kind == "progress"]
     assert set(totals) <= set(reported)
     assert reported == sorted(reported)
+
+
+# --- pause and resume (a listener who may be barging in) -----------------------------------
+def audio_frames(recorder: Recorder) -> list[bytes]:
+    return [frame for kind, frame in recorder.events if kind == "audio"]
+
+
+async def reference_audio(text: str, tts_options: dict) -> bytes:
+    """The audio of ``text`` sent without a pause."""
+    recorder = Recorder()
+    engine = StreamEngine(SimulatedTTS(**tts_options), recorder.emit,
+                          config=EngineConfig(frame_ms=100))
+    await engine.run(text_once(text))
+    return b"".join(audio_frames(recorder))
+
+
+TTS_OPTIONS = {"first_byte_ms": 1, "realtime_factor": 1000, "ms_per_char": 20}
+TEXT = "".join(LONG_SENTENCES[:3])
+
+
+async def test_a_paused_stream_sends_nothing_until_resumed_and_then_all_of_its_audio() -> None:
+    recorder = Recorder()
+    engine = StreamEngine(SimulatedTTS(**TTS_OPTIONS), recorder.emit,
+                          config=EngineConfig(frame_ms=100, max_lead_ms=300),
+                          clock=lambda: 0.0)
+    engine.played(0)  # frozen clock: the lead holds the sending at ~400 ms
+    run = asyncio.create_task(engine.run(text_once(TEXT)))
+    await until(lambda: engine.audio_sent_ms >= 300, "the lead is full")
+
+    engine.pause()
+    engine.played(1e9)  # the listener is far ahead: only the pause holds the sending
+    sent_at_pause = len(audio_frames(recorder))
+    await until(lambda: engine.buffered_ms >= 1000, "synthesis goes on into the look-ahead")
+
+    assert engine.paused and len(audio_frames(recorder)) == sent_at_pause
+    engine.resume()
+    result = await run
+    assert result.status == COMPLETED and not engine.paused
+    assert b"".join(audio_frames(recorder)) == await reference_audio(TEXT, TTS_OPTIONS)
+    assert [e[1] for e in result.timeline if e[1] in ("paused", "resumed")] == [
+        "paused", "resumed"]
+
+
+async def test_resume_from_the_listener_position_sends_the_audio_it_dropped_again() -> None:
+    recorder = Recorder()
+    now = [0.0]
+    engine = StreamEngine(SimulatedTTS(**TTS_OPTIONS), recorder.emit,
+                          config=EngineConfig(frame_ms=100, max_lead_ms=300),
+                          clock=lambda: now[0])
+    engine.played(0)
+    run = asyncio.create_task(engine.run(text_once(TEXT)))
+    await until(lambda: engine.audio_sent_ms >= 300, "the lead is full")
+    engine.pause()
+    now[0] = 0.15  # 150 ms of audio played when the listener dropped its queue
+    cut = engine.listener_ms
+    before = audio_frames(recorder)
+
+    engine.resume(from_ms=cut)
+    now[0] = 1e6  # then it plays on: no more pacing
+    result = await run
+
+    frames = audio_frames(recorder)
+    assert cut == pytest.approx(150)
+    assert frames[len(before):len(before) + len(before) - 1] == before[1:]  # from 100 ms on
+    reference = await reference_audio(TEXT, TTS_OPTIONS)
+    assert b"".join(before[:1] + frames[len(before):]) == reference  # nothing lost
+    assert result.metrics["audio_ms"] == pytest.approx(len(reference) / 2 / 24)
+    assert sum(s.bytes for s in result.segments) == len(reference)
+
+
+async def test_stop_while_paused_cancels_every_task() -> None:
+    engine = StreamEngine(SimulatedTTS(**TTS_OPTIONS), Recorder().emit,
+                          config=EngineConfig(frame_ms=100, max_lead_ms=300),
+                          clock=lambda: 0.0)
+    engine.played(0)
+    run = asyncio.create_task(engine.run(text_once(TEXT)))
+    await until(lambda: engine.audio_sent_ms >= 300, "the lead is full")
+    engine.pause()
+
+    engine.stop()
+    result = await run
+
+    assert result.status == CANCELLED
+    assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("stream-")]

@@ -209,7 +209,7 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
 
     async def stream_saved(self, stream: ActiveStream, result: StreamResult) -> None:
         """The turn also stores the heard part of the answer."""
-        await self.record.heard(stream.session_id, self.heard(stream, result))
+        await self.record.update_turn(stream.session_id, heard_text=self.heard(stream, result))
 
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
         """Keep the heard answer in the history; tell the client if it was cut."""
@@ -240,7 +240,7 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
             return
         session_id, heard = cut
         await asyncio.gather(self.record.save(self.conversation),
-                             self.record.heard(session_id, heard),
+                             self.record.update_turn(session_id, heard_text=heard),
                              services.record_played(session_id, played_ms))
         await self.send_event({"type": "truncated", "heard_text": heard}, session_id)
 

@@ -135,11 +135,11 @@ class ConversationRecord:
                                                    f"turn {session_id}", _insert_turn,
                                                    session_id, fields))
 
-    def heard(self, session_id: uuid.UUID, heard_text: str) -> asyncio.Task:
-        """Queue the update of a turn's answer as far as it was heard."""
+    def update_turn(self, session_id: uuid.UUID, **fields: object) -> asyncio.Task:
+        """Queue an update of a turn (its answer as heard, its turn-taking metrics)."""
         return self._turn_write(session_id, _after([self.turn_writes.get(session_id)],
                                                    f"turn {session_id}", _update_turn,
-                                                   session_id, {"heard_text": heard_text}))
+                                                   session_id, fields))
 
     def _turn_write(self, session_id: uuid.UUID, write: asyncio.Task) -> asyncio.Task:
         self.turn_writes.pop(session_id, None)

@@ -48,6 +48,17 @@ class Turn(models.Model):
     stt_provider = models.CharField(max_length=32, blank=True,
                                     help_text="Empty for a typed turn.")
     stt_ms = models.FloatField(null=True, blank=True, help_text="Transcription time.")
+    # Turn-taking on a continuous microphone stream (voicebot.listening).
+    speech_end_to_audio_ms = models.FloatField(
+        null=True, blank=True,
+        help_text="From the end of the user's speech to the answer's first audio sent.")
+    barge_in_stop_ms = models.FloatField(
+        null=True, blank=True,
+        help_text="The user spoke over this answer: from the start of their speech to its "
+                  "audio stopped.")
+    false_interruptions = models.PositiveIntegerField(
+        default=0, help_text="Times this answer stopped for a noise or its own echo, then "
+                             "went on from where it was cut.")
 
     class Meta:
         ordering = ["conversation", "number"]

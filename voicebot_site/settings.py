@@ -369,4 +369,12 @@ VOICEBOT = {
     # Most history messages (user + assistant) kept for the LLM and sent with each turn (the
     # conversation record keeps these; each turn stays in full on its session).
     "MAX_HISTORY_MESSAGES": env_int("VOICEBOT_MAX_HISTORY_MESSAGES", 40),
+    # Turn-taking on a continuous microphone stream (voicebot.listening): a turn ends after
+    # this much silence (longer when its words end mid-sentence); speech during an answer
+    # interrupts it once it has lasted BARGE_IN_MS, and the answer resumes when no words
+    # came within FALSE_INTERRUPTION_MS (or they were the bot's own voice).
+    "END_SILENCE_MS": env_float("VOICEBOT_END_SILENCE_MS", 500.0),
+    "MID_SENTENCE_EXTRA_MS": env_float("VOICEBOT_MID_SENTENCE_EXTRA_MS", 700.0),
+    "BARGE_IN_MS": env_float("VOICEBOT_BARGE_IN_MS", 300.0),
+    "FALSE_INTERRUPTION_MS": env_float("VOICEBOT_FALSE_INTERRUPTION_MS", 1500.0),
 }

@@ -1,0 +1,228 @@
+"""``/api/voicebot/pcm``: a caller streams its microphone continuously (a script of
+Piper-spoken turns between silences, sent in real time as a phone would) and the server
+takes the turns: each is answered once, speech over an answer clears it, the bot's own
+voice coming back is not a turn."""
+from __future__ import annotations
+
+import asyncio
+import json
+from functools import cache
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+
+from tests.conftest import HEADERS
+from tests.test_voicebot_consumer import piper_speech, words_of
+from voicebot.models import Turn
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PATH = "/api/voicebot/pcm"
+RATE = 16000
+FRAME = 640  # 20 ms at 16 kHz, as a phone bridge sends
+
+
+@cache
+def spoken(text: str) -> bytes:
+    return piper_speech(text)
+
+
+def silence(ms: float) -> bytes:
+    return b"\0\0" * int(RATE * ms / 1000)
+
+
+class Caller:
+    """A phone on the PCM endpoint: its microphone sends 20 ms frames in real time
+    (silence unless it is saying something); everything received is kept in order."""
+
+    def __init__(self, communicator: WebsocketCommunicator) -> None:
+        self.communicator = communicator
+        self.received: list[dict] = []  # events, and {"type": "audio", "bytes": n}
+        self.audio = bytearray()
+        self._say: bytearray = bytearray()
+        self._tasks: list[asyncio.Task] = []
+        self._arrived = asyncio.Event()
+        self._said = asyncio.Event()  # set when the microphone has said everything
+
+    async def __aenter__(self) -> Caller:
+        connected, _ = await self.communicator.connect()
+        assert connected
+        await self.communicator.send_to(text_data=json.dumps({"type": "start",
+                                                              "sample_rate": RATE}))
+        self._tasks = [asyncio.create_task(self._microphone()),
+                       asyncio.create_task(self._receiver())]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.communicator.disconnect(timeout=10)
+
+    def say(self, pcm: bytes) -> None:
+        """Speak into the microphone (after what it is already saying)."""
+        self._said.clear()
+        self._say += pcm
+
+    async def said(self) -> None:
+        """Wait until the microphone has said everything it was given."""
+        await asyncio.wait_for(self._said.wait(), timeout=60)
+
+    async def _microphone(self) -> None:
+        loop = asyncio.get_running_loop()
+        start, sent = loop.time(), 0
+        while True:
+            frame = bytes(self._say[:FRAME]).ljust(FRAME, b"\0")
+            del self._say[:FRAME]
+            if not self._say:
+                self._said.set()
+            await self.communicator.send_to(bytes_data=frame)
+            sent += 1
+            await asyncio.sleep(max(0.0, start + sent * 0.02 - loop.time()))
+
+    async def _receiver(self) -> None:
+        while True:
+            output = await self.communicator.receive_output(timeout=300)
+            if output.get("bytes") is not None:
+                self.audio += output["bytes"]
+                self.received.append({"type": "audio", "bytes": len(output["bytes"])})
+            else:
+                self.received.append(json.loads(output["text"]))
+            self._arrived.set()
+
+    async def until(self, check, timeout: float = 120) -> None:
+        """Wait until ``check(received)`` holds (re-checked as frames arrive)."""
+        async with asyncio.timeout(timeout):
+            while not check(self.received):
+                self._arrived.clear()
+                await self._arrived.wait()
+
+    def transcripts(self, role: str, *, final: bool = True) -> list[str]:
+        return [e["text"] for e in self.received
+                if e["type"] == "transcript" and e["role"] == role and e["final"] is final]
+
+    def kinds(self) -> list[str]:
+        return [e["type"] for e in self.received]
+
+
+def finals(role: str, count: int):
+    return lambda received: sum(e["type"] == "transcript" and e["role"] == role and e["final"]
+                                for e in received) >= count
+
+
+def caller() -> Caller:
+    communicator = WebsocketCommunicator(
+        __import__("voicebot_site.asgi", fromlist=["application"]).application, PATH,
+        headers=HEADERS)
+    return Caller(communicator)
+
+
+@database_sync_to_async
+def turns() -> list[Turn]:
+    return list(Turn.objects.select_related("session").order_by("number"))
+
+
+@pytest.fixture
+def whisper(settings):
+    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "stt": "whisper"}
+
+
+@pytest.fixture
+def long_answers(settings, whisper):
+    """Answers of 45 words (about 5 s of speech): long enough to be spoken over."""
+    llm = {**settings.STREAMING_PROVIDERS["llm"]}
+    llm["simulated"] = {**llm["simulated"],
+                        "OPTIONS": {**llm["simulated"]["OPTIONS"], "words": 45}}
+    settings.STREAMING_PROVIDERS = {**settings.STREAMING_PROVIDERS, "llm": llm}
+    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "llm": "simulated"}
+
+
+async def test_each_spoken_turn_of_a_script_is_answered_once(whisper) -> None:
+    async with caller() as phone:
+        phone.say(silence(300) + spoken("Hello, my name is Ada."))
+        await phone.until(finals("agent", 1))
+        phone.say(silence(500) + spoken("What is my name?"))
+        await phone.until(finals("agent", 2))
+        phone.say(silence(2000))  # a quiet line: no more turns
+        await phone.said()
+
+    users = phone.transcripts("user")
+    assert [words_of(t) for t in users] == [["hello", "my", "name", "is", "ada"],
+                                            ["what", "is", "my", "name"]]
+    assert len(phone.transcripts("agent")) == 2 and "Ada" in phone.transcripts("agent")[1]
+    kinds = phone.kinds()
+    first_user, second_user = (i for i, e in enumerate(phone.received)
+                               if e["type"] == "transcript" and e["role"] == "user")
+    assert "audio" in kinds[first_user:second_user] and "audio" in kinds[second_user:]
+    assert "clear" not in kinds  # nobody spoke over an answer
+    recorded = await turns()
+    assert [t.number for t in recorded] == [1, 2]
+    assert all(t.session.status == "completed" and t.stt_provider == "whisper"
+               and t.speech_end_to_audio_ms is not None for t in recorded)
+
+
+async def test_speech_over_the_answer_clears_it_before_the_next_answer(long_answers) -> None:
+    async with caller() as phone:
+        phone.say(silence(300) + spoken("Tell me a long story."))
+        await phone.until(lambda r: sum(e["type"] == "audio" for e in r) >= 10)  # 1 s heard
+        phone.say(spoken("Stop. Tell me about the weather instead."))
+        await phone.until(finals("user", 2))
+        await phone.until(lambda r: r[-1]["type"] == "audio")  # the next answer speaks
+
+    kinds = phone.kinds()
+    clear = kinds.index("clear")
+    second_user = [i for i, e in enumerate(phone.received)
+                   if e["type"] == "transcript" and e["role"] == "user"][1]
+    assert clear < second_user < len(kinds) - 1 - kinds[::-1].index("audio")
+    assert "audio" not in kinds[clear:second_user]  # the cut answer sent nothing more
+    assert words_of(phone.transcripts("user")[1])[:2] == ["stop", "tell"]
+    first, second = await turns()
+    assert first.session.status == "cancelled" and first.session.end_reason == "barge_in"
+    assert first.barge_in_stop_ms is not None
+    assert 0 < len(first.heard_text) < len(first.session.input_text)  # cut where it was heard
+    assert second.speech_end_to_audio_ms is not None
+
+
+async def test_a_burst_of_noise_over_the_answer_does_not_interrupt_it(long_answers) -> None:
+    import numpy as np
+
+    noise = np.random.default_rng(3).normal(0, 8000, RATE // 5).clip(-32768, 32767)
+    async with caller() as phone:
+        phone.say(silence(300) + spoken("Tell me a long story."))
+        await phone.until(lambda r: sum(e["type"] == "audio" for e in r) >= 10)
+        phone.say(noise.astype("<i2").tobytes())  # 200 ms
+        await phone.until(finals("agent", 1))
+
+    assert len(phone.transcripts("user")) == 1 and "clear" not in phone.kinds()
+    [turn] = await turns()
+    assert turn.session.status == "completed" and turn.false_interruptions == 0
+
+
+async def test_the_bots_own_voice_fed_back_is_not_a_turn_and_the_answer_goes_on(
+        long_answers, settings) -> None:
+    """No echo cancellation: the caller's microphone hears the bot's answer (Piper's
+    voice) as it plays. The server holds the answer at the speech, clears it, hears its
+    own words, and goes on from where it was cut."""
+    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "tts": "piper"}
+    async with caller() as phone:
+        phone.say(silence(300) + spoken("Tell me a long story."))
+        await phone.until(lambda r: sum(e["type"] == "audio" for e in r) >= 20)
+        phone.say(bytes(phone.audio[: RATE * 2 * 3]))  # 3 s of the answer, heard back
+        await phone.until(finals("agent", 1), timeout=180)
+
+    assert len(phone.transcripts("user")) == 1  # the question only
+    [turn] = await turns()
+    assert turn.session.status == "completed" and turn.false_interruptions >= 1
+    assert turn.heard_text == turn.session.input_text.strip()
+
+
+async def test_a_pause_after_an_unfinished_sentence_waits_for_the_rest(whisper) -> None:
+    async with caller() as phone:
+        phone.say(silence(300) + spoken("Tell me about the weather and") + silence(800)
+                  + spoken("the sea."))
+        await phone.until(finals("agent", 1))
+        await phone.said()
+
+    [heard] = phone.transcripts("user")  # one turn, not two
+    assert words_of(heard)[-2:] == ["the", "sea"] and "weather" in words_of(heard)

@@ -1,0 +1,205 @@
+"""A continuous microphone stream, listened to: what each utterance in it means for the
+conversation.
+
+Per connection, :class:`Listener` resamples the caller's PCM to 16 kHz, runs voice
+activity (``voicebot.vad``, in a worker thread) and the endpointer on it, transcribes each
+utterance (the STT adapter, off the event loop), and tells the connection's
+:class:`Floor`:
+
+- ``user_started``: speech began while the bot is silent;
+- ``hold``: speech began while the bot speaks: stop sending its audio (the caller's queue
+  still plays; a cough ends the hold with ``release``);
+- ``barge_in``: the speech has lasted ``barge_in_ms``: drop the bot's queued audio;
+- ``release(resume_from_cut)``: it was not the user after all (no words within
+  ``false_interruption_ms``, or the bot's own voice coming back): go on with the answer;
+- ``interrupted``: words: the answer stops (cut to what was heard) before the turn ends;
+- ``user_turn``: the utterance's words, a turn to answer.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+from streaming.audio import WholeSamples
+from streaming.protocols import STT
+from voicebot.endpointing import SPEAKING, Endpointer, ends_mid_sentence, is_echo, words
+from voicebot.vad import SAMPLE_RATE, WINDOW_MS, VadStream
+
+logger = logging.getLogger(__name__)
+
+NO_WORDS, ECHO = "no_words", "echo"
+
+
+@dataclass(frozen=True)
+class TurnTaking:
+    """The listener's tunables (``settings.VOICEBOT``)."""
+
+    end_silence_ms: float = 500.0
+    mid_sentence_extra_ms: float = 700.0
+    barge_in_ms: float = 300.0
+    false_interruption_ms: float = 1500.0
+    release_after_silence_ms: float = 150.0
+    max_utterance_ms: float = 30_000.0
+
+    @classmethod
+    def from_settings(cls, conf: Mapping[str, object]) -> TurnTaking:
+        """The tunables from ``settings.VOICEBOT``."""
+        return cls(end_silence_ms=conf["END_SILENCE_MS"],
+                   mid_sentence_extra_ms=conf["MID_SENTENCE_EXTRA_MS"],
+                   barge_in_ms=conf["BARGE_IN_MS"],
+                   false_interruption_ms=conf["FALSE_INTERRUPTION_MS"],
+                   max_utterance_ms=conf["MAX_AUDIO_SECONDS"] * 1000)
+
+
+class Floor(Protocol):
+    """What a connection does with what its listener decides (see the module)."""
+
+    def bot_speaking(self) -> bool: ...
+    def bot_said(self) -> str: ...
+    async def user_started(self) -> None: ...
+    async def hold(self, *, speech_started_at: float) -> None: ...
+    async def barge_in(self) -> None: ...
+    async def release(self, *, resume_from_cut: bool) -> None: ...
+    async def interrupted(self) -> None: ...
+    async def user_turn(self, text: str, *, stt_ms: float, speech_ended_at: float) -> None: ...
+
+
+class Listener:
+    """The turn-taking of one continuous microphone stream (call :meth:`feed` in order)."""
+
+    def __init__(self, stt: STT, floor: Floor, *, sample_rate: int,
+                 config: TurnTaking = TurnTaking()) -> None:
+        self.stt = stt
+        self.floor = floor
+        self.config = config
+        self.sample_rate = sample_rate
+        self.vad = VadStream()
+        self.endpointer = Endpointer(window_ms=WINDOW_MS, end_silence_ms=config.end_silence_ms,
+                                     max_utterance_ms=config.max_utterance_ms)
+        self._whole = WholeSamples()
+        self._resampler = None
+        if sample_rate != SAMPLE_RATE:
+            import soxr
+
+            self._resampler = soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, dtype="int16")
+        self._holding = False  # the bot's audio is held for this utterance
+        self._barged = False  # ... and its queued audio dropped
+        self._released = False  # ... and it was judged not the user (goes on regardless)
+        self._extended = False
+        self._check: asyncio.Task | None = None
+        self._ending: asyncio.Task | None = None
+
+    async def feed(self, pcm: bytes) -> None:
+        """Microphone PCM s16le mono at the caller's rate, as it comes."""
+        pcm = self._whole.take(pcm)
+        if self._resampler is not None:
+            import numpy as np
+
+            samples = np.frombuffer(pcm, dtype="<i2")
+            pcm = self._resampler.resample_chunk(samples).astype("<i2").tobytes()
+        for probability, window in await asyncio.to_thread(self.vad.feed, pcm):
+            await self._window(probability, window)
+
+    async def close(self) -> None:
+        """Stop the checks and transcriptions in progress."""
+        for task in (self._check, self._ending):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in (self._check, self._ending) if t),
+                             return_exceptions=True)
+
+    async def _window(self, probability: float, window: bytes) -> None:
+        event = self.endpointer.feed(probability, window)
+        if event == "start":
+            self._extended = False
+            if self.floor.bot_speaking():
+                self._holding = True
+                started = time.monotonic() - self.endpointer.speech_ms / 1000
+                await self.floor.hold(speech_started_at=started)
+            else:
+                await self.floor.user_started()
+        elif event == "resume" and self._ending is not None:
+            self._ending.cancel()  # the utterance goes on: its words so far do not count
+            self._ending = None
+        elif event == "end":
+            self._ending = asyncio.create_task(self._utterance_ended(),
+                                               name="listener-transcribe")
+        await self._barge_in_rules()
+
+    async def _barge_in_rules(self) -> None:
+        """While the bot's audio is held: a long enough speech drops it; a short one that
+        fell silent releases it."""
+        endpointer = self.endpointer
+        if not self._holding or self._released or endpointer.state != SPEAKING:
+            return
+        if not self._barged and endpointer.speech_ms >= self.config.barge_in_ms:
+            self._barged = True
+            await self.floor.barge_in()
+            self._check = asyncio.create_task(self._check_words(), name="listener-check")
+        elif (not self._barged
+              and endpointer.silence_ms >= self.config.release_after_silence_ms):
+            await self._release()
+
+    async def _check_words(self) -> None:
+        """``false_interruption_ms`` after a barge-in, still speaking: are there words?"""
+        await asyncio.sleep(self.config.false_interruption_ms / 1000)
+        if self.endpointer.state != SPEAKING or self._released:
+            return  # the utterance's end decides
+        heard, _ = await self._transcribe(self.endpointer.audio)
+        if self.endpointer.state != SPEAKING or self._released:
+            return
+        if self._meaning(heard) is None:
+            await self.floor.interrupted()
+        else:
+            await self._release()
+
+    async def _utterance_ended(self) -> None:
+        ended_at = time.monotonic() - self.endpointer.silence_ms / 1000
+        heard, stt_ms = await self._transcribe(self.endpointer.audio)
+        if ends_mid_sentence(heard) and not self._extended:
+            self._extended = True
+            self.endpointer.extend(self.config.mid_sentence_extra_ms)
+            self._ending = None
+            return
+        self.endpointer.commit()
+        self._ending = None
+        if self._check is not None:
+            self._check.cancel()
+        meaning = self._meaning(heard)
+        still_held = self._holding and not self._released
+        barged = self._barged
+        self._holding = self._barged = self._released = False
+        if meaning is not None:
+            logger.info("not a turn (%s): %r", meaning, heard[:80])
+            if still_held:
+                await self.floor.release(resume_from_cut=barged)
+            return
+        await self.floor.user_turn(heard, stt_ms=stt_ms, speech_ended_at=ended_at)
+
+    async def _release(self) -> None:
+        self._released = True
+        await self.floor.release(resume_from_cut=self._barged)
+
+    def _meaning(self, heard: str) -> str | None:
+        """Why an utterance is not the user's turn (``None``: it is)."""
+        if not words(heard):
+            return NO_WORDS
+        said = self.floor.bot_said()
+        if said and is_echo(heard, said):
+            return ECHO
+        return None
+
+    async def _transcribe(self, audio: bytes) -> tuple[str, float]:
+        """The words of ``audio`` ("" when the recognizer fails: logged) and the time it
+        took, in ms."""
+        started = time.monotonic()
+        try:
+            heard = await self.stt.transcribe(audio, sample_rate=SAMPLE_RATE)
+        except Exception:
+            logger.exception("transcription of an utterance failed")
+            heard = ""
+        return str(heard).strip(), round((time.monotonic() - started) * 1000, 3)
