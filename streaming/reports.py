@@ -30,11 +30,22 @@ from streaming.models import REPLAY_END_REASON
 from streaming.stats import NEAREST_RANK, format_ms, percentile
 from streaming.timeline_svg import nice_step
 
-METRICS: tuple[str, ...] = ("ttfa_ms", "overhead_ms", "tts_ttfb_ms", "llm_ttft_ms")
+# The reported metrics, in order: a session's fields, and what apps add (``add_metric``).
 METRIC_LABELS = {
     "ttfa_ms": "TTFA", "overhead_ms": "overhead", "tts_ttfb_ms": "TTS TTFB",
     "llm_ttft_ms": "LLM TTFT",
 }
+
+
+def add_metric(lookup: str, label: str) -> None:
+    """Report an app's metric too: a lookup from the session to a number, e.g. across
+    to the app's own row (``"voicebot_turn__barge_in_stop_ms"``). Call it in ``ready()``."""
+    METRIC_LABELS.setdefault(lookup, label)
+
+
+def metrics() -> tuple[str, ...]:
+    """The reported metrics' lookups, in order."""
+    return tuple(METRIC_LABELS)
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
 GROUP_BYS: tuple[str, ...] = ("provider", "voice", "day")
 METHOD = NEAREST_RANK
@@ -97,7 +108,7 @@ def _row(group_by: str, key: tuple, sessions: int, values: dict[str, list[float]
     else:
         row = {"group": key[0].isoformat() if key[0] else "(no date)", "day": key[0]}
     row["sessions"] = sessions
-    for metric in METRICS:
+    for metric in metrics():
         row[metric] = summarize(values[metric])
     return row
 
@@ -113,20 +124,21 @@ def latency_reports(sessions_queryset: QuerySet,
     with_day = "day" in group_bys
     if with_day:
         qs = qs.annotate(report_day=TruncDate("created_at"))
-    columns = ["tts_provider", "voice", *METRICS, *(["report_day"] if with_day else [])]
+    reported = metrics()
+    columns = ["tts_provider", "voice", *reported, *(["report_day"] if with_day else [])]
     counts: dict[str, dict[tuple, int]] = {g: defaultdict(int) for g in group_bys}
     values: dict[str, dict[tuple, dict[str, list[float]]]] = {
-        g: defaultdict(lambda: {m: [] for m in METRICS}) for g in group_bys
+        g: defaultdict(lambda: {m: [] for m in reported}) for g in group_bys
     }
-    n = len(METRICS)
+    n = len(reported)
     for row in qs.values_list(*columns).iterator(CHUNK_SIZE):
-        provider, voice, metrics = row[0], row[1], row[2 : 2 + n]
+        provider, voice, values_of = row[0], row[1], row[2 : 2 + n]
         day = row[2 + n] if with_day else None
         for group_by in group_bys:
             key = _key(group_by, provider, voice, day)
             counts[group_by][key] += 1
             bucket = values[group_by][key]
-            for metric, value in zip(METRICS, metrics, strict=True):
+            for metric, value in zip(reported, values_of, strict=True):
                 if value is not None:
                     bucket[metric].append(value)
     return {
@@ -146,7 +158,7 @@ def latency_report(sessions_queryset: QuerySet, *, group_by: str) -> list[dict]:
 
     ``group_by`` is ``provider`` (``tts_provider``), ``voice`` (provider and voice) or
     ``day`` (``TruncDate(created_at)`` in the current time zone). Each row has ``group``
-    (a label), the grouping's fields, ``sessions`` and, per metric of :data:`METRICS`, a
+    (a label), the grouping's fields, ``sessions`` and, per metric of :func:`metrics`, a
     dict ``{"count", "p50", "p90", "p99"}`` (``None`` when no session had the metric).
     """
     return latency_reports(sessions_queryset, (group_by,))[group_by]
@@ -155,25 +167,26 @@ def latency_report(sessions_queryset: QuerySet, *, group_by: str) -> list[dict]:
 def text_table(rows: list[dict]) -> str:
     """The report as a fixed-width text table: metric names over their n/p50/p90/p99."""
     sub = ["n", *(f"p{p}" for p in PERCENTILES)]
-    header = ["group", "sessions", *(sub * len(METRICS))]
+    reported = metrics()
+    header = ["group", "sessions", *(sub * len(reported))]
     lines = [header]
     for row in rows:
         line = [str(row["group"]), str(row["sessions"])]
-        for metric in METRICS:
+        for metric in reported:
             summary = row[metric]
             line += [str(summary["count"])] + [format_ms(summary[f"p{p}"]) for p in PERCENTILES]
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     gap = "  "
     # Widen each metric's columns so its name fits over them.
-    for m, metric in enumerate(METRICS):
+    for m, metric in enumerate(reported):
         cols = range(2 + m * len(sub), 2 + (m + 1) * len(sub))
         missing = len(METRIC_LABELS[metric]) - (sum(widths[c] for c in cols)
                                                  + len(gap) * (len(sub) - 1))
         for k in range(max(0, missing)):
             widths[cols[k % len(sub)]] += 1
     groups = [" " * (widths[0] + len(gap) + widths[1])]
-    for m, metric in enumerate(METRICS):
+    for m, metric in enumerate(reported):
         cols = range(2 + m * len(sub), 2 + (m + 1) * len(sub))
         span = sum(widths[c] for c in cols) + len(gap) * (len(sub) - 1)
         groups.append(METRIC_LABELS[metric].center(span))

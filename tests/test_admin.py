@@ -78,7 +78,9 @@ def make_session(kind: str = "tts", status: str = "completed", *, ttfa: float | 
                      {"role": "assistant", "content": "Well, I think"}])
         values.update(llm_provider="rules", llm_ttft_ms=0.5)
         turn.update(conversation=conversation, number=1, stt_provider="whisper",
-                    user_text="Is it <true>?", heard_text="Well, I think", stt_ms=80.0)
+                    user_text="Is it <true>?", heard_text="Well, I think", stt_ms=80.0,
+                    speech_end_to_audio_ms=812.5, barge_in_stop_ms=140.0,
+                    false_interruptions=2)
         turn.update({name: fields.pop(name) for name in list(fields) if name in turn})
     if status != "running":
         values.update(
@@ -145,6 +147,7 @@ def test_changelist_and_change_page_render(admin_client, kind: str, status: str)
         assert conversation_url in page
         assert "Is it &lt;true&gt;?" in page and "<true>" not in page
         assert ">whisper<" in page and ">80.0<" in page
+        assert ">812.5<" in page and ">140.0<" in page and ">2<" in page
         assert "Is it &lt;true&gt;?" in page  # user text, escaped, in the turns table
     else:
         assert "field-conversation_link" not in page

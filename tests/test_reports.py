@@ -114,7 +114,8 @@ def test_command_table(known_data) -> None:
 
     lines = output.splitlines()
     assert "104 sessions" in lines[0] and "nearest-rank" in lines[0]
-    assert lines[1].split() == ["TTFA", "overhead", "TTS", "TTFB", "LLM", "TTFT"]
+    assert lines[1].split() == ["TTFA", "overhead", "TTS", "TTFB", "LLM", "TTFT",
+                                "speech", "end", "→", "audio", "barge-in", "stop"]
     assert lines[2].split()[:6] == ["group", "sessions", "n", "p50", "p90", "p99"]
     piper = next(line for line in lines if line.startswith("piper"))
     assert piper.split()[:6] == ["piper", "100", "100", "50.0", "90.0", "99.0"]
@@ -122,6 +123,23 @@ def test_command_table(known_data) -> None:
                  "--kind", "voicebot")
     assert by_day.splitlines()[-1].split()[:6] == [DAY2.isoformat(), "4", "3", "20.0", "30.0",
                                                    "30.0"]
+
+
+def test_the_voicebots_turn_taking_metrics_are_reported_with_its_sessions(known_data) -> None:
+    from voicebot.models import Turn
+
+    bots = StreamSession.objects.filter(kind="voicebot").order_by("ttfa_ms")[:3]
+    for index, session in enumerate(bots):
+        Turn.objects.create(session=session, speech_end_to_audio_ms=700.0 + 100 * index,
+                            barge_in_stop_ms=150.0 if index == 0 else None)
+
+    data = json.loads(run("--since", DAY1.isoformat(), "--until", DAY2.isoformat(),
+                          "--kind", "voicebot", "--json"))
+
+    [openai] = data["rows"]
+    assert openai["voicebot_turn__speech_end_to_audio_ms"] == {
+        "count": 3, "p50": 800.0, "p90": 900.0, "p99": 900.0}
+    assert openai["voicebot_turn__barge_in_stop_ms"]["count"] == 1
 
 
 def test_command_json(known_data) -> None:

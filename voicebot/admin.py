@@ -46,6 +46,15 @@ def turn_text(field: str, description: str, *, empty: str = "–"
     return show
 
 
+def turn_ms(field: str, description: str) -> Callable[[admin.ModelAdmin, StreamSession], str]:
+    """A display method showing a milliseconds ``field`` of the session's turn."""
+    @admin.display(description=description)
+    def show(model_admin: admin.ModelAdmin, session: StreamSession) -> str:
+        turn = turn_of(session)
+        return ms(getattr(turn, field) if turn else None, decimals=1)
+    return show
+
+
 class STTProviderFilter(ProviderFilter):
     """By the STT provider of a spoken turn ("(none)": typed turns and TTS sessions)."""
 
@@ -87,10 +96,12 @@ class VoicebotSessionAdmin(StreamSessionAdmin):
     search_help_text = ("Words of the input, user or output text; or a session UUID (exact; "
                         "a conversation UUID lists its turns).")
     readonly_fields = (*StreamSessionAdmin.readonly_fields, "conversation_link",
-                       "user_text", "heard_text", "stt_provider", "stt", "conversation_turns")
-    turn_fieldset = ("Conversation", {"fields": ("conversation_link",
-                                                 ("stt_provider", "stt"), "user_text",
-                                                 "heard_text", "conversation_turns")})
+                       "user_text", "heard_text", "stt_provider", "stt", "speech_end_to_audio",
+                       "barge_in_stop", "false_interruptions", "conversation_turns")
+    turn_fieldset = ("Conversation", {"fields": (
+        "conversation_link", ("stt_provider", "stt"), "user_text", "heard_text",
+        ("speech_end_to_audio", "barge_in_stop", "false_interruptions"),
+        "conversation_turns")})
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         """The changelist joins each session's turn without its texts."""
@@ -160,11 +171,15 @@ class VoicebotSessionAdmin(StreamSessionAdmin):
     heard_text = turn_text("heard_text", "answer heard")
     stt_provider = turn_text("stt_provider", "STT provider", empty="– (typed)")
 
-    @admin.display(description="STT (ms)")
-    def stt(self, obj: StreamSession) -> str:
-        """How long the transcription took."""
+    stt = turn_ms("stt_ms", "STT (ms)")
+    speech_end_to_audio = turn_ms("speech_end_to_audio_ms", "speech end → audio (ms)")
+    barge_in_stop = turn_ms("barge_in_stop_ms", "barge-in stop (ms)")
+
+    @admin.display(description="false interruptions")
+    def false_interruptions(self, obj: StreamSession) -> str:
+        """Times the answer stopped for a noise or its echo, then went on."""
         turn = turn_of(obj)
-        return ms(turn.stt_ms if turn else None, decimals=1)
+        return str(turn.false_interruptions) if turn else "–"
 
     @admin.display(description="turns")
     def conversation_turns(self, obj: StreamSession) -> str | SafeString:

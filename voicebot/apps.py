@@ -10,5 +10,10 @@ class VoicebotConfig(AppConfig):
     verbose_name = "Voicebot"
 
     def ready(self) -> None:
-        """Connect the voicebot's receivers of the core's signals."""
+        """Connect the voicebot's receivers of the core's signals; report its turn-taking
+        metrics with the sessions' latency."""
+        from streaming.reports import add_metric
         from voicebot import pruning  # noqa: F401
+
+        add_metric("voicebot_turn__speech_end_to_audio_ms", "speech end → audio")
+        add_metric("voicebot_turn__barge_in_stop_ms", "barge-in stop")

@@ -17,12 +17,12 @@ from streaming.models import StreamSession
 from streaming.reports import (
     METHOD,
     METRIC_LABELS,
-    METRICS,
     PERCENTILES,
     day_start,
     default_period,
     in_period,
     latency_reports,
+    metrics,
     ttfa_chart_svg,
 )
 
@@ -69,7 +69,7 @@ def latency_report_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
         "title": "Latency report",
         "form": form,
         "method": METHOD,
-        "metric_labels": [METRIC_LABELS[m] for m in METRICS],
+        "metric_labels": [METRIC_LABELS[m] for m in metrics()],
         "percentiles": PERCENTILES,
     }
     if form.is_valid():
@@ -113,6 +113,6 @@ def report_row(row: dict, group_by: str, changelist: str, since: dt.date, until:
         params["kind__exact"] = kind
     if not include_replays:
         params["replay"] = "no"  # ReplayFilter
-    cells = [(row[m]["count"], *(row[m][f"p{p}"] for p in PERCENTILES)) for m in METRICS]
+    cells = [(row[m]["count"], *(row[m][f"p{p}"] for p in PERCENTILES)) for m in metrics()]
     link = f"{changelist}?{urlencode(params)}"
     return {"group": row["group"], "sessions": row["sessions"], "cells": cells, "link": link}

@@ -10,10 +10,10 @@ from streaming.models import StreamSession
 from streaming.reports import (
     GROUP_BYS,
     METHOD,
-    METRICS,
     default_period,
     in_period,
     latency_report,
+    metrics,
     text_table,
 )
 
@@ -66,7 +66,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({
                 "since": since.isoformat(), "until": until.isoformat(), "by": by,
                 "kind": kind, "include_replays": replays, "percentiles": METHOD,
-                "metrics": list(METRICS), "rows": rows,
+                "metrics": list(metrics()), "rows": rows,
             }, indent=2, default=str))
             return
         total = sum(row["sessions"] for row in rows)
