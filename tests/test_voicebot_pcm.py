@@ -153,7 +153,8 @@ async def test_each_spoken_turn_of_a_script_is_answered_once(whisper) -> None:
     assert len(phone.transcripts("agent")) == 2 and "Ada" in phone.transcripts("agent")[1]
     kinds = phone.kinds()
     first_user, second_user = (i for i, e in enumerate(phone.received)
-                               if e["type"] == "transcript" and e["role"] == "user")
+                               if e["type"] == "transcript" and e["role"] == "user"
+                               and e["final"])
     assert "audio" in kinds[first_user:second_user] and "audio" in kinds[second_user:]
     assert "clear" not in kinds  # nobody spoke over an answer
     recorded = await turns()
@@ -173,7 +174,7 @@ async def test_speech_over_the_answer_clears_it_before_the_next_answer(long_answ
     kinds = phone.kinds()
     clear = kinds.index("clear")
     second_user = [i for i, e in enumerate(phone.received)
-                   if e["type"] == "transcript" and e["role"] == "user"][1]
+                   if e["type"] == "transcript" and e["role"] == "user" and e["final"]][1]
     assert clear < second_user < len(kinds) - 1 - kinds[::-1].index("audio")
     assert "audio" not in kinds[clear:second_user]  # the cut answer sent nothing more
     assert words_of(phone.transcripts("user")[1])[:2] == ["stop", "tell"]
@@ -226,3 +227,17 @@ async def test_a_pause_after_an_unfinished_sentence_waits_for_the_rest(whisper) 
 
     [heard] = phone.transcripts("user")  # one turn, not two
     assert words_of(heard)[-2:] == ["the", "sea"] and "weather" in words_of(heard)
+
+
+async def test_the_words_so_far_come_as_partial_transcripts_while_the_user_speaks(
+        whisper) -> None:
+    question = "Tell me about the history of Paris and the old bridges over its river."
+    async with caller() as phone:
+        phone.say(silence(300) + spoken(question))
+        await phone.until(finals("user", 1))
+
+    user = [e for e in phone.received if e["type"] == "transcript" and e["role"] == "user"]
+    partials, final = user[:-1], user[-1]
+    assert final["final"] and partials and not any(p["final"] for p in partials)
+    assert all(words_of(p["text"])[0] == "tell" for p in partials)  # the start, heard early
+    assert len(words_of(partials[0]["text"])) < len(words_of(final["text"]))

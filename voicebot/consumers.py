@@ -23,6 +23,7 @@ from streaming.engine import COMPLETED, StreamResult
 from streaming.protocols import ProviderError, logged_error
 from streaming.providers import UnknownProvider, default_alias, get_provider, providers
 from voicebot.conversation import Conversation, ConversationRecord
+from voicebot.floor import ContinuousListening
 
 logger = logging.getLogger(__name__)
 SAMPLE_RATES = range(8000, 48001)
@@ -46,8 +47,10 @@ def llm_info(alias: str) -> dict:
             "llm_hint": info.hint if info else ""}
 
 
-class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
-    """``/api/voicebot/streaming``: a conversation, one stream per answer, with barge-in."""
+class VoicebotConsumer(ContinuousListening, StreamingConsumer, AsyncWebsocketConsumer):
+    """``/api/voicebot/streaming``: a conversation, one stream per answer, with barge-in;
+    turns typed, spoken with push-to-talk (``audio_start`` ... ``audio_end``), or decided
+    by the server on a continuous microphone stream (``listen_start``)."""
 
     kind = "voicebot"
 
@@ -59,10 +62,12 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         self.capture: bytearray | None = None
         self.capture_rate = 16000
         self.turn_task: asyncio.Task | None = None
+        self.init_listening()
         await self.new_conversation()
 
     async def end_connection(self) -> None:
-        """Stop transcription and the answer; both leave their records."""
+        """Stop listening, transcription and the answer; they leave their records."""
+        await self.stop_listening()
         await self.interrupt("disconnected")
 
     async def new_conversation(self) -> None:
@@ -112,10 +117,34 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         self.capture = bytearray()
         self.capture_rate = rate
 
+    async def on_listen_start(self, msg: dict) -> None:
+        """Continuous microphone audio follows, at ``sample_rate``: the server decides the
+        turns (and the barge-ins) until ``listen_stop``."""
+        rate = get_field(msg, "sample_rate", int)
+        if rate not in SAMPLE_RATES:
+            raise ProtocolError("bad_field", "'sample_rate' must be 8000 to 48000 Hz")
+        self.preferences = self.turn_preferences(msg)
+        self.capture = None
+        await self.listen(rate)
+
+    async def listen(self, rate: int) -> None:
+        """Listen continuously at ``rate`` Hz with the default STT."""
+        alias = default_alias("stt")
+        await self.start_listening(rate, alias, provider("stt", alias))
+
+    async def on_listen_stop(self, msg: dict) -> None:
+        """No more continuous audio (an utterance in progress is dropped)."""
+        await self.stop_listening()
+
     async def receive_audio(self, data: bytes) -> None:
-        """Microphone PCM between ``audio_start`` and ``audio_end``."""
+        """Microphone PCM: between ``audio_start`` and ``audio_end`` (push-to-talk), or
+        continuously after ``listen_start``."""
+        if self.capture is None and self.listener is not None:
+            await self.listener.feed(data)
+            return
         if self.capture is None:
-            raise ProtocolError("unexpected_binary", 'send {"type": "audio_start"} before audio')
+            raise ProtocolError("unexpected_binary", 'send {"type": "audio_start"} (or '
+                                                     '"listen_start") before audio')
         limit_s = settings.VOICEBOT["MAX_AUDIO_SECONDS"]
         if len(self.capture) + len(data) > limit_s * self.capture_rate * 2:
             self.capture = None
@@ -211,8 +240,15 @@ class VoicebotConsumer(StreamingConsumer, AsyncWebsocketConsumer):
         """The turn also stores the heard part of the answer."""
         await self.record.update_turn(stream.session_id, heard_text=self.heard(stream, result))
 
+    async def send_audio(self, frame: bytes) -> None:
+        """An answer's audio frame (its first one times the turn's response)."""
+        if self.stream is not None and self.stream.engine.audio_sent_ms == 0:
+            self.note_first_audio()
+        await super().send_audio(frame)
+
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
         """Keep the heard answer in the history; tell the client if it was cut."""
+        self.remember_answer(result)
         heard = self.heard(stream, result)
         rate = stream.engine.sample_rate
         self.conversation.answered(stream.session_id, heard,

@@ -6,7 +6,8 @@ activity (``voicebot.vad``, in a worker thread) and the endpointer on it, transc
 utterance (the STT adapter, off the event loop), and tells the connection's
 :class:`Floor`:
 
-- ``user_started``: speech began while the bot is silent;
+- ``user_started``: speech began while the bot is silent; ``partial``: its words so far,
+  every ``partial_every_ms`` of an utterance (``0``: never);
 - ``hold``: speech began while the bot speaks: stop sending its audio (the caller's queue
   still plays; a cough ends the hold with ``release``);
 - ``barge_in``: the speech has lasted ``barge_in_ms``: drop the bot's queued audio;
@@ -43,6 +44,7 @@ class TurnTaking:
     barge_in_ms: float = 300.0
     false_interruption_ms: float = 1500.0
     release_after_silence_ms: float = 150.0
+    partial_every_ms: float = 1000.0
     max_utterance_ms: float = 30_000.0
 
     @classmethod
@@ -52,6 +54,7 @@ class TurnTaking:
                    mid_sentence_extra_ms=conf["MID_SENTENCE_EXTRA_MS"],
                    barge_in_ms=conf["BARGE_IN_MS"],
                    false_interruption_ms=conf["FALSE_INTERRUPTION_MS"],
+                   partial_every_ms=conf["PARTIAL_EVERY_MS"],
                    max_utterance_ms=conf["MAX_AUDIO_SECONDS"] * 1000)
 
 
@@ -61,6 +64,7 @@ class Floor(Protocol):
     def bot_speaking(self) -> bool: ...
     def bot_said(self) -> str: ...
     async def user_started(self) -> None: ...
+    async def partial(self, text: str) -> None: ...
     async def hold(self, *, speech_started_at: float) -> None: ...
     async def barge_in(self) -> None: ...
     async def release(self, *, resume_from_cut: bool) -> None: ...
@@ -92,6 +96,9 @@ class Listener:
         self._extended = False
         self._check: asyncio.Task | None = None
         self._ending: asyncio.Task | None = None
+        self._partial: asyncio.Task | None = None
+        self._partial_at_ms = 0.0  # utterance audio when the last partial was asked for
+        self._utterance = 0  # counts utterances: a late partial of an earlier one is dropped
 
     async def feed(self, pcm: bytes) -> None:
         """Microphone PCM s16le mono at the caller's rate, as it comes."""
@@ -106,16 +113,17 @@ class Listener:
 
     async def close(self) -> None:
         """Stop the checks and transcriptions in progress."""
-        for task in (self._check, self._ending):
-            if task is not None:
-                task.cancel()
-        await asyncio.gather(*(t for t in (self._check, self._ending) if t),
-                             return_exceptions=True)
+        tasks = [t for t in (self._check, self._ending, self._partial) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _window(self, probability: float, window: bytes) -> None:
         event = self.endpointer.feed(probability, window)
         if event == "start":
             self._extended = False
+            self._utterance += 1
+            self._partial_at_ms = self.endpointer.now_ms
             if self.floor.bot_speaking():
                 self._holding = True
                 started = time.monotonic() - self.endpointer.speech_ms / 1000
@@ -129,6 +137,24 @@ class Listener:
             self._ending = asyncio.create_task(self._utterance_ended(),
                                                name="listener-transcribe")
         await self._barge_in_rules()
+        self._maybe_partial()
+
+    def _maybe_partial(self) -> None:
+        """Every ``partial_every_ms`` of an utterance, transcribe it so far (one at a
+        time)."""
+        every = self.config.partial_every_ms
+        if (not every or self.endpointer.state != SPEAKING
+                or self.endpointer.now_ms - self._partial_at_ms < every
+                or (self._partial is not None and not self._partial.done())):
+            return
+        self._partial_at_ms = self.endpointer.now_ms
+        self._partial = asyncio.create_task(self._send_partial(self._utterance),
+                                            name="listener-partial")
+
+    async def _send_partial(self, utterance: int) -> None:
+        heard, _ = await self._transcribe(self.endpointer.audio)
+        if heard and utterance == self._utterance and self.endpointer.state == SPEAKING:
+            await self.floor.partial(heard)
 
     async def _barge_in_rules(self) -> None:
         """While the bot's audio is held: a long enough speech drops it; a short one that

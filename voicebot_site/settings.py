@@ -377,4 +377,6 @@ VOICEBOT = {
     "MID_SENTENCE_EXTRA_MS": env_float("VOICEBOT_MID_SENTENCE_EXTRA_MS", 700.0),
     "BARGE_IN_MS": env_float("VOICEBOT_BARGE_IN_MS", 300.0),
     "FALSE_INTERRUPTION_MS": env_float("VOICEBOT_FALSE_INTERRUPTION_MS", 1500.0),
+    # The words of an utterance so far, transcribed this often while it lasts (0: never).
+    "PARTIAL_EVERY_MS": env_float("VOICEBOT_PARTIAL_EVERY_MS", 1000.0),
 }
