@@ -218,6 +218,8 @@ async def test_reset_starts_a_new_conversation(ws_client) -> None:
     ([b"\x00\x00" * 100], "unexpected_binary"),
     (['{"type": "audio_end"}'], "no_audio"),
     (['{"type": "audio_start", "sample_rate": 3}'], "bad_field"),
+    (['{"type": "listen_start", "sample_rate": 96000}'], "bad_field"),
+    (['{"type": "listen_start"}'], "missing_field"),
     (['{"type": "audio_start"}'], "missing_field"),
     (['{"type": "audio_start", "sample_rate": 16000}', b"\x00\x00" * 10,
       '{"type": "audio_end"}'], "audio_too_short"),
@@ -432,3 +434,36 @@ async def test_an_openai_compatible_server_streams_the_answer_into_speech(ws_cli
     last_llm = len(kinds) - 1 - kinds[::-1].index("llm")
     assert kinds.index("audio") < last_llm
     assert (await stored(done["session_id"])).overlap_ms > 0
+
+
+async def stream_microphone(client, pcm: bytes) -> None:
+    """A microphone: 20 ms frames of ``pcm`` in real time, as the page's capture sends."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for n, offset in enumerate(range(0, len(pcm), 640)):
+        await client.send_raw(data=pcm[offset:offset + 640])
+        await asyncio.sleep(max(0.0, start + (n + 1) * 0.02 - loop.time()))
+
+
+async def test_a_continuous_microphone_gets_its_turn_decided_and_answered_by_the_server(
+        ws_client, settings) -> None:
+    settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "stt": "whisper"}
+    speech = await asyncio.to_thread(piper_speech, "Hello, my name is Ada.")
+    client, _ = await connect(ws_client)
+
+    await client.send(type="listen_start", sample_rate=16000, tts="simulated")
+    assert (await client.receive_until("listening"))["sample_rate"] == 16000
+    await stream_microphone(client, b"\0\0" * 4800 + speech + b"\0\0" * 16000)
+    done = await client.receive_until("done", timeout=60)
+
+    kinds = client.kinds()
+    assert kinds.index("speech_started") < kinds.index("transcript") < kinds.index("session")
+    transcript = client.of("transcript")[0]
+    assert words_of(transcript["text"]) == ["hello", "my", "name", "is", "ada"]
+    assert done["status"] == "completed" and "Ada" in "".join(e["delta"] for e in client.of("llm"))
+    session = await stored(done["session_id"])
+    assert session.voicebot_turn.stt_provider == "whisper"
+    assert session.voicebot_turn.speech_end_to_audio_ms is not None
+    await client.send(type="listen_stop")
+    await client.send_raw(data=b"\0\0" * 320)  # no longer listening
+    assert (await client.receive_until("error"))["code"] == "unexpected_binary"

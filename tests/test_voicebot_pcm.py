@@ -20,7 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 PATH = "/api/voicebot/pcm"
 RATE = 16000
-FRAME = 640  # 20 ms at 16 kHz, as a phone bridge sends
 
 
 @cache
@@ -38,6 +37,7 @@ class Caller:
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
+        self.rate = RATE
         self.received: list[dict] = []  # events, and {"type": "audio", "bytes": n}
         self.audio = bytearray()
         self._say: bytearray = bytearray()
@@ -73,8 +73,9 @@ class Caller:
         loop = asyncio.get_running_loop()
         start, sent = loop.time(), 0
         while True:
-            frame = bytes(self._say[:FRAME]).ljust(FRAME, b"\0")
-            del self._say[:FRAME]
+            size = self.rate // 50 * 2  # 20 ms
+            frame = bytes(self._say[:size]).ljust(size, b"\0")
+            del self._say[:size]
             if not self._say:
                 self._said.set()
             await self.communicator.send_to(bytes_data=frame)
@@ -241,3 +242,28 @@ async def test_the_words_so_far_come_as_partial_transcripts_while_the_user_speak
     assert final["final"] and partials and not any(p["final"] for p in partials)
     assert all(words_of(p["text"])[0] == "tell" for p in partials)  # the start, heard early
     assert len(words_of(partials[0]["text"])) < len(words_of(final["text"]))
+
+
+async def test_an_8_khz_caller_is_heard_and_answered_at_8_khz_and_other_text_is_ignored(
+        whisper) -> None:
+    from streaming.audio import resample_pcm
+
+    communicator = WebsocketCommunicator(
+        __import__("voicebot_site.asgi", fromlist=["application"]).application, PATH,
+        headers=HEADERS)
+    phone = Caller(communicator)
+    async with phone:
+        await communicator.send_to(text_data=json.dumps({"type": "start", "sample_rate": 8000}))
+        await communicator.send_to(text_data=json.dumps({"type": "media", "x": 1}))  # ignored
+        await communicator.send_to(text_data="not json")
+        phone.rate = 8000
+        phone.say(resample_pcm(silence(300) + spoken("Hello, my name is Ada."), RATE, 8000))
+        await phone.until(finals("agent", 1))
+
+    errors = [e for e in phone.received if e["type"] == "error"]
+    assert [e["code"] for e in errors] == ["bad_json"]  # the unknown type said nothing
+    assert words_of(phone.transcripts("user")[0]) == ["hello", "my", "name", "is", "ada"]
+    [turn] = await turns()
+    voice_rate = turn.session.sample_rate  # Piper's 22,050 Hz
+    expected = turn.session.bytes_sent * 8000 / voice_rate
+    assert voice_rate != 8000 and abs(len(phone.audio) - expected) <= 2 * 160  # to 20 ms

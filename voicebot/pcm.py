@@ -16,7 +16,7 @@ from __future__ import annotations
 import uuid
 
 from streaming.consumers import ActiveStream, ProtocolError, get_field
-from streaming.engine import StreamResult
+from streaming.engine import COMPLETED, StreamResult
 from voicebot.consumers import SAMPLE_RATES, VoicebotConsumer
 
 DEFAULT_RATE = 16000
@@ -104,7 +104,15 @@ class PcmVoicebotConsumer(VoicebotConsumer):
         return self.out_resampler[1].resample_chunk(samples).astype("<i2").tobytes()
 
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
-        """The history keeps what was heard; the caller gets the agent's final words."""
+        """The resampler's last samples go out (a completed answer's end); the history
+        keeps what was heard; the caller gets the agent's final words."""
+        if self.out_resampler is not None and self.out_resampler[0] == stream.session_id:
+            import numpy as np
+
+            resampler, self.out_resampler = self.out_resampler[1], None
+            tail = resampler.resample_chunk(np.zeros(0, dtype="<i2"), last=True)
+            if result.status == COMPLETED and len(tail) and not self.closed:
+                await self.send(bytes_data=tail.astype("<i2").tobytes())
         await super().stream_finished(stream, result)
         await super().send_event({"type": "transcript", "role": "agent",  # as it is
                                   "text": self.heard(stream, result), "final": True})
