@@ -4,8 +4,9 @@ takes the turns: each is answered once, speech over an answer clears it, the bot
 voice coming back is not a turn."""
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import cache
 
 import pytest
@@ -15,6 +16,7 @@ from channels.testing import WebsocketCommunicator
 from tests.conftest import HEADERS
 from tests.test_voicebot_consumer import piper_speech, words_of
 from voicebot.models import Turn
+from voicebot.turnbench import Phone, finals
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -31,92 +33,36 @@ def silence(ms: float) -> bytes:
     return b"\0\0" * int(RATE * ms / 1000)
 
 
-class Caller:
-    """A phone on the PCM endpoint: its microphone sends 20 ms frames in real time
-    (silence unless it is saying something); everything received is kept in order."""
+@asynccontextmanager
+async def caller(rate: int = RATE) -> AsyncIterator[Phone]:
+    """A phone (``voicebot.turnbench.Phone``) on the endpoint, in this process."""
+    from voicebot_site.asgi import application
 
-    def __init__(self, communicator: WebsocketCommunicator) -> None:
-        self.communicator = communicator
-        self.rate = RATE
-        self.received: list[dict] = []  # events, and {"type": "audio", "bytes": n}
-        self.audio = bytearray()
-        self._say: bytearray = bytearray()
-        self._tasks: list[asyncio.Task] = []
-        self._arrived = asyncio.Event()
-        self._said = asyncio.Event()  # set when the microphone has said everything
+    communicator = WebsocketCommunicator(application, PATH, headers=HEADERS)
+    connected, _ = await communicator.connect()
+    assert connected
 
-    async def __aenter__(self) -> Caller:
-        connected, _ = await self.communicator.connect()
-        assert connected
-        await self.communicator.send_to(text_data=json.dumps({"type": "start",
-                                                              "sample_rate": RATE}))
-        self._tasks = [asyncio.create_task(self._microphone()),
-                       asyncio.create_task(self._receiver())]
-        return self
+    async def send(frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            await communicator.send_to(bytes_data=frame)
+        else:
+            await communicator.send_to(text_data=frame)
 
-    async def __aexit__(self, *exc: object) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.communicator.disconnect(timeout=10)
+    async def receive() -> str | bytes:
+        output = await communicator.receive_output(timeout=300)
+        return output["bytes"] if output.get("bytes") is not None else output["text"]
 
-    def say(self, pcm: bytes) -> None:
-        """Speak into the microphone (after what it is already saying)."""
-        self._said.clear()
-        self._say += pcm
-
-    async def said(self) -> None:
-        """Wait until the microphone has said everything it was given."""
-        await asyncio.wait_for(self._said.wait(), timeout=60)
-
-    async def _microphone(self) -> None:
-        loop = asyncio.get_running_loop()
-        start, sent = loop.time(), 0
-        while True:
-            size = self.rate // 50 * 2  # 20 ms
-            frame = bytes(self._say[:size]).ljust(size, b"\0")
-            del self._say[:size]
-            if not self._say:
-                self._said.set()
-            await self.communicator.send_to(bytes_data=frame)
-            sent += 1
-            await asyncio.sleep(max(0.0, start + sent * 0.02 - loop.time()))
-
-    async def _receiver(self) -> None:
-        while True:
-            output = await self.communicator.receive_output(timeout=300)
-            if output.get("bytes") is not None:
-                self.audio += output["bytes"]
-                self.received.append({"type": "audio", "bytes": len(output["bytes"])})
-            else:
-                self.received.append(json.loads(output["text"]))
-            self._arrived.set()
-
-    async def until(self, check, timeout: float = 120) -> None:
-        """Wait until ``check(received)`` holds (re-checked as frames arrive)."""
-        async with asyncio.timeout(timeout):
-            while not check(self.received):
-                self._arrived.clear()
-                await self._arrived.wait()
-
-    def transcripts(self, role: str, *, final: bool = True) -> list[str]:
-        return [e["text"] for e in self.received
-                if e["type"] == "transcript" and e["role"] == role and e["final"] is final]
-
-    def kinds(self) -> list[str]:
-        return [e["type"] for e in self.received]
+    phone = Phone(send, receive, rate=rate)
+    await phone.start()
+    try:
+        yield phone
+    finally:
+        await phone.stop()
+        await communicator.disconnect(timeout=10)
 
 
-def finals(role: str, count: int):
-    return lambda received: sum(e["type"] == "transcript" and e["role"] == role and e["final"]
-                                for e in received) >= count
-
-
-def caller() -> Caller:
-    communicator = WebsocketCommunicator(
-        __import__("voicebot_site.asgi", fromlist=["application"]).application, PATH,
-        headers=HEADERS)
-    return Caller(communicator)
+def audio_frames(received: list) -> int:
+    return sum(r.kind == "audio" for r in received)
 
 
 @database_sync_to_async
@@ -142,20 +88,20 @@ def long_answers(settings, whisper):
 async def test_each_spoken_turn_of_a_script_is_answered_once(whisper) -> None:
     async with caller() as phone:
         phone.say(silence(300) + spoken("Hello, my name is Ada."))
-        await phone.until(finals("agent", 1))
-        phone.say(silence(500) + spoken("What is my name?"))
+        await phone.until(finals("agent", 1))  # all sent: the caller waits till it played
+        phone.say(silence(phone.audio_ms() + 500) + spoken("What is my name?"))
         await phone.until(finals("agent", 2))
         phone.say(silence(2000))  # a quiet line: no more turns
-        await phone.said()
+        await phone.quiet()
 
     users = phone.transcripts("user")
     assert [words_of(t) for t in users] == [["hello", "my", "name", "is", "ada"],
                                             ["what", "is", "my", "name"]]
     assert len(phone.transcripts("agent")) == 2 and "Ada" in phone.transcripts("agent")[1]
     kinds = phone.kinds()
-    first_user, second_user = (i for i, e in enumerate(phone.received)
-                               if e["type"] == "transcript" and e["role"] == "user"
-                               and e["final"])
+    first_user, second_user = (i for i, r in enumerate(phone.received)
+                               if r.kind == "transcript" and r.event["role"] == "user"
+                               and r.event["final"])
     assert "audio" in kinds[first_user:second_user] and "audio" in kinds[second_user:]
     assert "clear" not in kinds  # nobody spoke over an answer
     recorded = await turns()
@@ -167,15 +113,15 @@ async def test_each_spoken_turn_of_a_script_is_answered_once(whisper) -> None:
 async def test_speech_over_the_answer_clears_it_before_the_next_answer(long_answers) -> None:
     async with caller() as phone:
         phone.say(silence(300) + spoken("Tell me a long story."))
-        await phone.until(lambda r: sum(e["type"] == "audio" for e in r) >= 10)  # 1 s heard
+        await phone.until(lambda r: audio_frames(r) >= 10)  # 1 s heard
         phone.say(spoken("Stop. Tell me about the weather instead."))
         await phone.until(finals("user", 2))
-        await phone.until(lambda r: r[-1]["type"] == "audio")  # the next answer speaks
+        await phone.until(lambda r: r[-1].kind == "audio")  # the next answer speaks
 
     kinds = phone.kinds()
     clear = kinds.index("clear")
-    second_user = [i for i, e in enumerate(phone.received)
-                   if e["type"] == "transcript" and e["role"] == "user" and e["final"]][1]
+    second_user = [i for i, r in enumerate(phone.received) if r.kind == "transcript"
+                   and r.event["role"] == "user" and r.event["final"]][1]
     assert clear < second_user < len(kinds) - 1 - kinds[::-1].index("audio")
     assert "audio" not in kinds[clear:second_user]  # the cut answer sent nothing more
     assert words_of(phone.transcripts("user")[1])[:2] == ["stop", "tell"]
@@ -192,7 +138,7 @@ async def test_a_burst_of_noise_over_the_answer_does_not_interrupt_it(long_answe
     noise = np.random.default_rng(3).normal(0, 8000, RATE // 5).clip(-32768, 32767)
     async with caller() as phone:
         phone.say(silence(300) + spoken("Tell me a long story."))
-        await phone.until(lambda r: sum(e["type"] == "audio" for e in r) >= 10)
+        await phone.until(lambda r: audio_frames(r) >= 10)
         phone.say(noise.astype("<i2").tobytes())  # 200 ms
         await phone.until(finals("agent", 1))
 
@@ -209,8 +155,8 @@ async def test_the_bots_own_voice_fed_back_is_not_a_turn_and_the_answer_goes_on(
     settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "tts": "piper"}
     async with caller() as phone:
         phone.say(silence(300) + spoken("Tell me a long story."))
-        await phone.until(lambda r: sum(e["type"] == "audio" for e in r) >= 20)
-        phone.say(bytes(phone.audio[: RATE * 2 * 3]))  # 3 s of the answer, heard back
+        await phone.until(lambda r: audio_frames(r) >= 20)
+        phone.say(phone.audio()[: RATE * 2 * 3])  # 3 s of the answer, heard back
         await phone.until(finals("agent", 1), timeout=180)
 
     assert len(phone.transcripts("user")) == 1  # the question only
@@ -224,7 +170,7 @@ async def test_a_pause_after_an_unfinished_sentence_waits_for_the_rest(whisper) 
         phone.say(silence(300) + spoken("Tell me about the weather and") + silence(800)
                   + spoken("the sea."))
         await phone.until(finals("agent", 1))
-        await phone.said()
+        await phone.quiet()
 
     [heard] = phone.transcripts("user")  # one turn, not two
     assert words_of(heard)[-2:] == ["the", "sea"] and "weather" in words_of(heard)
@@ -237,7 +183,7 @@ async def test_the_words_so_far_come_as_partial_transcripts_while_the_user_speak
         phone.say(silence(300) + spoken(question))
         await phone.until(finals("user", 1))
 
-    user = [e for e in phone.received if e["type"] == "transcript" and e["role"] == "user"]
+    user = [r.event for r in phone.events("transcript", role="user")]
     partials, final = user[:-1], user[-1]
     assert final["final"] and partials and not any(p["final"] for p in partials)
     assert all(words_of(p["text"])[0] == "tell" for p in partials)  # the start, heard early
@@ -248,22 +194,38 @@ async def test_an_8_khz_caller_is_heard_and_answered_at_8_khz_and_other_text_is_
         whisper) -> None:
     from streaming.audio import resample_pcm
 
-    communicator = WebsocketCommunicator(
-        __import__("voicebot_site.asgi", fromlist=["application"]).application, PATH,
-        headers=HEADERS)
-    phone = Caller(communicator)
-    async with phone:
-        await communicator.send_to(text_data=json.dumps({"type": "start", "sample_rate": 8000}))
-        await communicator.send_to(text_data=json.dumps({"type": "media", "x": 1}))  # ignored
-        await communicator.send_to(text_data="not json")
-        phone.rate = 8000
+    async with caller(rate=8000) as phone:
+        await phone.send_text(json.dumps({"type": "media", "x": 1}))  # ignored
+        await phone.send_text("not json")
         phone.say(resample_pcm(silence(300) + spoken("Hello, my name is Ada."), RATE, 8000))
         await phone.until(finals("agent", 1))
 
-    errors = [e for e in phone.received if e["type"] == "error"]
-    assert [e["code"] for e in errors] == ["bad_json"]  # the unknown type said nothing
+    assert [e.event["code"] for e in phone.events("error")] == ["bad_json"]  # unknown: quiet
     assert words_of(phone.transcripts("user")[0]) == ["hello", "my", "name", "is", "ada"]
     [turn] = await turns()
     voice_rate = turn.session.sample_rate  # Piper's 22,050 Hz
     expected = turn.session.bytes_sent * 8000 / voice_rate
-    assert voice_rate != 8000 and abs(len(phone.audio) - expected) <= 2 * 160  # to 20 ms
+    assert voice_rate != 8000 and abs(len(phone.audio()) - expected) <= 2 * 160  # to 20 ms
+
+
+async def test_speech_while_the_caller_still_plays_a_finished_answer_clears_and_cuts_it(
+        whisper) -> None:
+    """The answer's stream has ended (all its audio sent, up to 2 s ahead of the caller),
+    but the caller is still playing it when the user speaks: its tail is cleared, and the
+    history keeps what was heard."""
+    async with caller() as phone:
+        phone.say(silence(300) + spoken("Hello, my name is Ada."))
+        await phone.until(finals("agent", 1))  # sent, not yet all played
+        phone.say(spoken("What is my name?"))
+        await phone.until(finals("agent", 2))
+
+    kinds = phone.kinds()
+    agent_final = next(i for i, r in enumerate(phone.received) if r.kind == "transcript"
+                       and r.event["role"] == "agent" and r.event["final"])
+    second_user = [i for i, r in enumerate(phone.received) if r.kind == "transcript"
+                   and r.event["role"] == "user" and r.event["final"]][1]
+    assert agent_final < kinds.index("clear") < second_user
+    first, second = await turns()
+    assert first.session.status == "completed"
+    assert 0 < len(first.heard_text) < len(first.session.input_text.strip())
+    assert second.session.status == "completed"

@@ -248,7 +248,7 @@ class VoicebotConsumer(ContinuousListening, StreamingConsumer, AsyncWebsocketCon
 
     async def stream_finished(self, stream: ActiveStream, result: StreamResult) -> None:
         """Keep the heard answer in the history; tell the client if it was cut."""
-        self.remember_answer(result)
+        self.remember_answer(stream, result)
         heard = self.heard(stream, result)
         rate = stream.engine.sample_rate
         self.conversation.answered(stream.session_id, heard,

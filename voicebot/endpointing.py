@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from itertools import pairwise
 
 IDLE, SPEAKING, ENDED = "idle", "speaking", "ended"
 
@@ -46,14 +47,21 @@ class Endpointer:
         self._windows: list[bytes] = []  # the utterance's audio (with its pre-roll)
 
     @property
+    def run_ms(self) -> float:
+        """Speech so far while idle (an utterance starts when it reaches
+        ``min_speech_ms``; a blip falls back to 0)."""
+        return self._run_ms
+
+    @property
     def audio(self) -> bytes:
         """The utterance's audio so far (PCM of the windows fed)."""
         return b"".join(self._windows)
 
     def feed(self, probability: float, pcm: bytes) -> str | None:
-        """One window: returns ``"start"`` when an utterance starts, ``"end"`` when its
-        silence is long enough (or it is too long), ``"resume"`` when speech comes back
-        after an end that was not committed, else ``None``."""
+        """One window: returns ``"onset"`` at the first window of speech (it may be a
+        blip), ``"start"`` when an utterance starts (speech lasted ``min_speech_ms``),
+        ``"end"`` when its silence is long enough (or it is too long), ``"resume"`` when
+        speech comes back after an end that was not committed, else ``None``."""
         self.now_ms += self.window_ms
         speech = probability >= self.threshold or (
             self._in_speech and probability >= self.neg_threshold)
@@ -84,7 +92,7 @@ class Endpointer:
         del self._windows[:-keep]
         self._run_ms = self._run_ms + self.window_ms if speech else 0.0
         if self._run_ms < self.min_speech_ms:
-            return None
+            return "onset" if self._run_ms == self.window_ms else None
         self.state = SPEAKING
         self.start_ms = self.now_ms - self._run_ms
         self.speech_ms, self.silence_ms = self._run_ms, 0.0
@@ -127,19 +135,16 @@ def ends_mid_sentence(text: str) -> bool:
     return bool(said) and said[-1] in CONTINUATIONS and not stripped.endswith(("?", "!"))
 
 
-def is_echo(heard: str, said: str, *, min_share: float = 0.6) -> bool:
-    """``heard`` is the bot's own voice coming back: at least ``min_share`` of its words
-    appear, in order, in what the bot has just ``said`` (Whisper drops and changes a few
-    words of a voice it hears through a room)."""
+def is_echo(heard: str, said: str, *, min_share: float = 0.5) -> bool:
+    """``heard`` is the bot's own voice coming back: at least ``min_share`` of its word
+    pairs were said by the bot just so (Whisper changes a few words of a voice it hears
+    through a room, but the bot's phrases stay; a user's own sentence shares common words
+    with the answer, rarely its pairs). A single word is an echo if the bot said it."""
     heard_words, said_words = words(heard), words(said)
     if not heard_words or not said_words:
         return False
-    # The longest common subsequence, one row at a time.
-    row = [0] * (len(said_words) + 1)
-    for word in heard_words:
-        diagonal = 0
-        for j, candidate in enumerate(said_words, start=1):
-            above = row[j]
-            row[j] = diagonal + 1 if word == candidate else max(row[j], row[j - 1])
-            diagonal = above
-    return row[-1] / len(heard_words) >= min_share
+    if len(heard_words) == 1:
+        return heard_words[0] in said_words
+    said_pairs = set(pairwise(said_words))
+    pairs = list(pairwise(heard_words))
+    return sum(pair in said_pairs for pair in pairs) / len(pairs) >= min_share

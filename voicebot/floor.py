@@ -39,6 +39,10 @@ class ContinuousListening:
         self.held_at: float | None = None
         self.speech_ended_at: float | None = None  # of the turn being answered
         self.last_said = ("", 0.0)  # the last answer's text, and when its stream ended
+        # The last answer after its stream ended: its session, its audio length and when
+        # the listener (playing in real time) reaches its end.
+        self.tail: tuple[object, float, float] | None = None
+        self.tail_cut_ms: float | None = None  # where the listener dropped that tail
         self.false_interruptions = 0  # of the answer being spoken
 
     async def start_listening(self, rate: int, stt_alias: str, stt: STT) -> None:
@@ -64,19 +68,34 @@ class ContinuousListening:
                 (time.monotonic() - self.speech_ended_at) * 1000, 1))
             self.speech_ended_at = None
 
-    def remember_answer(self, result: StreamResult) -> None:
-        """What the bot said, to recognise it coming back for a few seconds."""
-        self.last_said = (result.spoken_text, time.monotonic())
+    def remember_answer(self, stream: object, result: StreamResult) -> None:
+        """What the bot said (to recognise it coming back for a few seconds), and how much
+        of it the listener still has to play (a barge-in may still cut it)."""
+        now = time.monotonic()
+        self.last_said = (result.spoken_text, now)
+        engine = stream.engine
+        left_ms = engine.audio_sent_ms - engine.listener_ms
+        self.tail = (stream.session_id, engine.audio_sent_ms, now + left_ms / 1000)
+        self.tail_cut_ms = None
+
+    def tail_position_ms(self) -> float | None:
+        """Where the listener is in the last answer's audio, while it still plays it."""
+        if self.tail is None:
+            return None
+        _, audio_ms, ends_at = self.tail
+        left = ends_at - time.monotonic()
+        return audio_ms - left * 1000 if left > 0 else None
 
     # --- the listener's floor -------------------------------------------------------------
     def bot_speaking(self) -> bool:
-        """An answer is being sent."""
-        return self.stream is not None and self.stream.engine.result is None
+        """An answer is being sent, or the listener is still playing the last one."""
+        running = self.stream is not None and self.stream.engine.result is None
+        return running or self.tail_position_ms() is not None
 
     def bot_said(self) -> str:
         """What the bot said lately: the answer being spoken, or the last one for a few
         seconds after it was all sent (its echo may still come back)."""
-        if self.bot_speaking():
+        if self.stream is not None and self.stream.engine.result is None:
             return " ".join(s.text for s in self.stream.engine.segments)
         text, ended = self.last_said
         return text if time.monotonic() - ended < ECHO_MEMORY_S else ""
@@ -99,18 +118,34 @@ class ContinuousListening:
 
     async def barge_in(self) -> None:
         """The speech goes on: the listener drops the answer's queued audio."""
+        session_id = await self.clear_answer()
+        if session_id is not None:
+            stopped = (self.held_at or time.monotonic()) - self.speech_started_at
+            self.record.update_turn(session_id, barge_in_stop_ms=round(stopped * 1000, 1))
+
+    async def clear_answer(self) -> object | None:
+        """Tell the listener to drop the queued audio of the answer it hears (the running
+        one's, or the tail of the last one it still plays), unless it did already; note
+        where it was cut. Returns the answer's session id, or ``None`` if none plays."""
         stream = self.stream
-        if stream is None:
-            return
-        self.cut_ms = stream.engine.listener_ms
-        await self.send_event({"type": "clear"}, stream.session_id)
-        stopped = (self.held_at or time.monotonic()) - self.speech_started_at
-        self.record.update_turn(stream.session_id, barge_in_stop_ms=round(stopped * 1000, 1))
+        if stream is not None:
+            if self.cut_ms is None:
+                self.cut_ms = stream.engine.listener_ms
+                await self.send_event({"type": "clear"}, stream.session_id)
+            return stream.session_id
+        position = self.tail_position_ms()
+        if position is None:
+            return None
+        if self.tail_cut_ms is None:
+            self.tail_cut_ms = position
+            await self.send_event({"type": "clear"}, self.tail[0])
+        return self.tail[0]
 
     async def release(self, *, resume_from_cut: bool) -> None:
         """Not the user: the answer goes on (from where the listener dropped it)."""
         stream = self.stream
         self.held_at = None
+        self.tail_cut_ms = None  # a tail dropped for nothing stays whole in the history
         if stream is None or not stream.engine.paused:
             return
         stream.engine.resume(from_ms=self.cut_ms if resume_from_cut else None)
@@ -126,8 +161,13 @@ class ContinuousListening:
         await self.stop_answer()
 
     async def user_turn(self, text: str, *, stt_ms: float, speech_ended_at: float) -> None:
-        """A turn: stop the answer in progress, tell the client, answer."""
+        """A turn: stop the answer in progress (or cut the last one's history where its
+        tail was dropped), tell the client, answer."""
+        await self.clear_answer()  # a short turn ("yes") did not barge in
         await self.stop_answer()
+        if self.tail_cut_ms is not None:
+            await self.truncate_last_answer(self.tail_cut_ms)
+            self.tail_cut_ms = None
         await self.send_event({"type": "transcript", "text": text, "stt_ms": stt_ms})
         self.speech_ended_at = speech_ended_at
         self.false_interruptions = 0

@@ -21,13 +21,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 from streaming.audio import WholeSamples
-from streaming.protocols import STT
-from voicebot.endpointing import SPEAKING, Endpointer, ends_mid_sentence, is_echo, words
+from streaming.protocols import STT, logged_error
+from voicebot.endpointing import IDLE, SPEAKING, Endpointer, ends_mid_sentence, is_echo, words
 from voicebot.vad import SAMPLE_RATE, WINDOW_MS, VadStream
 
 logger = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ class TurnTaking:
     barge_in_ms: float = 300.0
     false_interruption_ms: float = 1500.0
     release_after_silence_ms: float = 150.0
+    early_transcribe_ms: float = 300.0  # before the end: the words are ready at the end
     partial_every_ms: float = 1000.0
     max_utterance_ms: float = 30_000.0
 
@@ -97,6 +98,8 @@ class Listener:
         self._check: asyncio.Task | None = None
         self._ending: asyncio.Task | None = None
         self._partial: asyncio.Task | None = None
+        # A transcription started in the silence before the end: (speech heard then, task).
+        self._early: tuple[float, asyncio.Task] | None = None
         self._partial_at_ms = 0.0  # utterance audio when the last partial was asked for
         self._utterance = 0  # counts utterances: a late partial of an earlier one is dropped
 
@@ -113,31 +116,46 @@ class Listener:
 
     async def close(self) -> None:
         """Stop the checks and transcriptions in progress."""
-        tasks = [t for t in (self._check, self._ending, self._partial) if t is not None]
+        early = self._early[1] if self._early is not None else None
+        tasks = [t for t in (self._check, self._ending, self._partial, early) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _window(self, probability: float, window: bytes) -> None:
         event = self.endpointer.feed(probability, window)
-        if event == "start":
+        if event == "onset" and self.floor.bot_speaking() and not self._holding:
+            await self._hold(self.endpointer.window_ms)  # at once: a blip releases it
+        elif event == "start":
             self._extended = False
             self._utterance += 1
             self._partial_at_ms = self.endpointer.now_ms
             if self.floor.bot_speaking():
-                self._holding = True
-                started = time.monotonic() - self.endpointer.speech_ms / 1000
-                await self.floor.hold(speech_started_at=started)
+                if not self._holding:
+                    await self._hold(self.endpointer.speech_ms)
             else:
                 await self.floor.user_started()
         elif event == "resume" and self._ending is not None:
             self._ending.cancel()  # the utterance goes on: its words so far do not count
             self._ending = None
         elif event == "end":
-            self._ending = asyncio.create_task(self._utterance_ended(),
-                                               name="listener-transcribe")
+            self._ending = self._spawn(self._utterance_ended(), "listener-transcribe")
         await self._barge_in_rules()
         self._maybe_partial()
+        self._maybe_transcribe_early()
+
+    def _maybe_transcribe_early(self) -> None:
+        """In the silence just before an utterance's end, start transcribing it: unless
+        the speaker goes on, its words are the same at the end, and ready sooner."""
+        endpointer = self.endpointer
+        if endpointer.state != SPEAKING:
+            return
+        if endpointer.silence_ms == 0:
+            self._early = None  # more speech: what was started no longer covers it
+        elif (self._early is None and endpointer.silence_ms
+              >= self.config.end_silence_ms - self.config.early_transcribe_ms):
+            self._early = (endpointer.speech_ms, asyncio.create_task(
+                self._transcribe(endpointer.audio), name="listener-early"))
 
     def _maybe_partial(self) -> None:
         """Every ``partial_every_ms`` of an utterance, transcribe it so far (one at a
@@ -148,27 +166,40 @@ class Listener:
                 or (self._partial is not None and not self._partial.done())):
             return
         self._partial_at_ms = self.endpointer.now_ms
-        self._partial = asyncio.create_task(self._send_partial(self._utterance),
-                                            name="listener-partial")
+        self._partial = self._spawn(self._send_partial(self._utterance), "listener-partial")
 
     async def _send_partial(self, utterance: int) -> None:
         heard, _ = await self._transcribe(self.endpointer.audio)
         if heard and utterance == self._utterance and self.endpointer.state == SPEAKING:
             await self.floor.partial(heard)
 
+    async def _hold(self, speech_ms: float) -> None:
+        self._holding = True
+        await self.floor.hold(speech_started_at=time.monotonic() - speech_ms / 1000)
+
     async def _barge_in_rules(self) -> None:
         """While the bot's audio is held: a long enough speech drops it; a short one that
-        fell silent releases it."""
+        fell silent (or a blip that never became an utterance) releases it."""
         endpointer = self.endpointer
-        if not self._holding or self._released or endpointer.state != SPEAKING:
+        if (self._holding and endpointer.state == IDLE and endpointer.run_ms == 0
+                and not self._barged):
+            self._holding = False  # the onset was a blip
+            await self.floor.release(resume_from_cut=False)
+            return
+        if self._released or endpointer.state != SPEAKING:
+            return
+        if not self._holding:
+            if endpointer.silence_ms == 0 and self.floor.bot_speaking():
+                await self._hold(endpointer.window_ms)  # speech again after a pause
             return
         if not self._barged and endpointer.speech_ms >= self.config.barge_in_ms:
             self._barged = True
             await self.floor.barge_in()
-            self._check = asyncio.create_task(self._check_words(), name="listener-check")
+            self._check = self._spawn(self._check_words(), "listener-check")
         elif (not self._barged
               and endpointer.silence_ms >= self.config.release_after_silence_ms):
-            await self._release()
+            self._holding = False  # a short word ("yes"): more speech holds it again
+            await self.floor.release(resume_from_cut=False)
 
     async def _check_words(self) -> None:
         """``false_interruption_ms`` after a barge-in, still speaking: are there words?"""
@@ -185,7 +216,11 @@ class Listener:
 
     async def _utterance_ended(self) -> None:
         ended_at = time.monotonic() - self.endpointer.silence_ms / 1000
-        heard, stt_ms = await self._transcribe(self.endpointer.audio)
+        early, self._early = self._early, None
+        if early is not None and early[0] == self.endpointer.speech_ms:
+            heard, stt_ms = await early[1]  # no speech since it started
+        else:
+            heard, stt_ms = await self._transcribe(self.endpointer.audio)
         if ends_mid_sentence(heard) and not self._extended:
             self._extended = True
             self.endpointer.extend(self.config.mid_sentence_extra_ms)
@@ -205,6 +240,19 @@ class Listener:
                 await self.floor.release(resume_from_cut=barged)
             return
         await self.floor.user_turn(heard, stt_ms=stt_ms, speech_ended_at=ended_at)
+
+    @staticmethod
+    def _spawn(work: Coroutine[object, object, None], name: str) -> asyncio.Task:
+        """Run ``work`` in a task of its own; a failure is logged (with an error id), not
+        lost: the listener goes on with the next utterance."""
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                logged_error(f"the listener's {name} failed", exc)
+        return asyncio.create_task(guarded(), name=name)
 
     async def _release(self) -> None:
         self._released = True
