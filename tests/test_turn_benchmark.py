@@ -1,4 +1,5 @@
-"""The turn-taking benchmark's own parts: the clips it plays and how it reads them."""
+"""The turn-taking benchmark's own parts (the clips it plays, how it reads them, its
+options) and what the benchmark commands share."""
 from __future__ import annotations
 
 import pytest
@@ -42,3 +43,13 @@ def test_the_command_refuses_bad_options_before_starting_anything(args: list[str
 
     with pytest.raises(CommandError, match=message):
         call_command("turn_benchmark", *args)
+
+
+def test_a_result_that_cannot_be_written_is_a_command_error(tmp_path) -> None:
+    from django.core.management import CommandError
+
+    from voicebot.management.benchmarks import write_result
+
+    assert write_result(tmp_path / "r.json", {"a": 1}).read_text() == '{\n "a": 1\n}'
+    with pytest.raises(CommandError, match="Cannot write"):
+        write_result(tmp_path / "missing" / "r.json", {})

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from streaming.protocols import ProviderError
+from voicebot.management.benchmarks import write_result
 from voicebot.stt_benchmark import SENTENCES, BenchmarkResult, run_benchmark, text_table
 
 WARM_UP_TIMEOUT_S = 120.0
@@ -61,11 +61,7 @@ class Command(BaseCommand):
         self.stderr.write("")
         self.stdout.write(text_table(result))
         if options["output"]:
-            path = Path(options["output"])
-            try:
-                path.write_text(json.dumps(result.as_dict(), indent=2), encoding="utf-8")
-            except OSError as exc:
-                raise CommandError(f"Cannot write {path}: {exc}") from exc
+            path = write_result(options["output"], result.as_dict())
             self.stdout.write(f"Result written to {path}")
         if result.failures:
             raise CommandError("STT benchmark failed: " + "; ".join(result.failures))

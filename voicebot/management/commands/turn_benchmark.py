@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import tempfile
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from streaming.management.commands.loadtest import ServerProcess
 from streaming.stats import format_ms
 from voicebot import turnbench as tb
 from voicebot import voicebench as vb
+from voicebot.management.benchmarks import offline_server, write_result
 
 
 class Command(BaseCommand):
@@ -59,25 +55,14 @@ class Command(BaseCommand):
             if url:
                 result = measure(str(url))
             else:
-                with tempfile.TemporaryDirectory(prefix="turnbench-") as tmp:
-                    server = ServerProcess(vb.server_env(Path(tmp)), Path(tmp))
-                    try:
-                        server.start()
-                        self.stderr.write(f"server ready at {server.url}")
-                        result = measure(server.url)
-                    except subprocess.TimeoutExpired as exc:
-                        raise CommandError(f"{exc}\n{server.log()}") from exc
-                    finally:
-                        server.stop()
+                with offline_server(self.stderr.write) as server:
+                    result = measure(server.url)
         except KeyboardInterrupt:
             raise CommandError("interrupted") from None
         result["machine"] = vb.machine_info()
         self.report(result)
         if opts["output"]:
-            try:
-                Path(str(opts["output"])).write_text(json.dumps(result, indent=1))
-            except OSError as exc:
-                raise CommandError(f"Cannot write {opts['output']}: {exc}") from exc
+            write_result(opts["output"], result)
 
     def report(self, result: dict) -> None:
         """The summaries against their targets."""

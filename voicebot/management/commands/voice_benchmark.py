@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import subprocess
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from streaming.management.commands.loadtest import ServerProcess
 from streaming.protocols import ProviderError
 from voicebot import voicebench as vb
+from voicebot.management.benchmarks import offline_server, write_result
 
 DEFAULT_OUTPUT = "voice-benchmark.json"
 
@@ -108,21 +104,12 @@ class Command(BaseCommand):
             if url:
                 run = asyncio.run(vb.run_benchmark(str(url), **kwargs))
             else:
-                with tempfile.TemporaryDirectory(prefix="voicebench-") as tmp:
-                    env = vb.server_env(Path(tmp))
-                    env_report = vb.env_report(env)
-                    server = ServerProcess(env, Path(tmp))
-                    try:
-                        server.start()  # CommandError when it does not get ready
-                        config["server"] = server.url
-                        self.stderr.write(f"server ready at {server.url}")
-                        run = asyncio.run(vb.run_benchmark(server.url, **kwargs))
-                        if run.failed or any(not r.ok for r in run.warmup):
-                            server_log = server.log(60)
-                    except subprocess.TimeoutExpired as exc:
-                        raise CommandError(f"{exc}\n{server.log()}") from exc
-                    finally:
-                        server.stop()
+                with offline_server(self.stderr.write) as server:
+                    env_report = vb.env_report(server.env)
+                    config["server"] = server.url
+                    run = asyncio.run(vb.run_benchmark(server.url, **kwargs))
+                    if run.failed or any(not r.ok for r in run.warmup):
+                        server_log = server.log(60)
         except KeyboardInterrupt:
             raise CommandError("interrupted") from None
         machine["loadavg_end"] = vb.machine_info()["loadavg"]
@@ -130,11 +117,7 @@ class Command(BaseCommand):
                              server_log=server_log)
         self.report(result, run)
         if opts["output"]:
-            path = Path(str(opts["output"]))
-            try:
-                path.write_text(json.dumps(result, indent=1), encoding="utf-8")
-            except OSError as exc:
-                raise CommandError(f"Cannot write {path}: {exc}") from exc
+            path = write_result(opts["output"], result)
             self.stdout.write(f"result: {path}")
 
     async def speak(self, questions: list[str],
