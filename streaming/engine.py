@@ -48,6 +48,7 @@ class EngineConfig:
     lookahead_ms: float = 1000.0  # most unsent audio each segment in flight holds
     progress_interval_ms: float = 100.0
     first_min_words: int = 4
+    first_max_words: int = 5  # no clause boundary came: the first cut after this word
     sequential: bool = False  # the naive design (benchmarks): synthesize after all text is in
 
     @classmethod
@@ -58,6 +59,7 @@ class EngineConfig:
                    lookahead_segments=conf["LOOKAHEAD_SEGMENTS"],
                    lookahead_ms=conf["LOOKAHEAD_MS"],
                    progress_interval_ms=conf["PROGRESS_INTERVAL_MS"],
+                   first_max_words=conf["FIRST_MAX_WORDS"],
                    sequential=conf.get("SEQUENTIAL", False))
 
 
@@ -364,7 +366,8 @@ class StreamEngine:
         self._speakable = speakable
         self._llm_text = llm_text  # an LLM writes the text: metrics get llm_ttft_ms
         self._echo_deltas_as = echo_deltas_as  # each delta also goes out as this event type
-        self._segmenter = Segmenter(first_min_words=self.config.first_min_words)
+        self._segmenter = Segmenter(first_min_words=self.config.first_min_words,
+                                    first_max_words=self.config.first_max_words)
         self._frame_bytes = int(self.sample_rate * 2 * self.config.frame_ms / 1000)
         self._progress = _Progress()
         self._input: list[str] = []

@@ -8,7 +8,13 @@ deltas yields exactly the same segments as feeding it whole.
 Rules (see also tests/test_segmenter.py):
 
 * The first segment is cut early, at the first clause boundary (``, ; :``, spaced
-  ``-``/``–`` or ``—``) once it holds ``first_min_words`` words, or at any sentence end.
+  ``-``/``–`` or ``—``) once it holds ``first_min_words`` words, or at any sentence end;
+  when neither comes by ``first_max_words`` + 2 words (0: never), at a clause boundary
+  before them, else before the first word from the ``first_min_words``-th on that starts
+  a phrase ("and", "over", "the"), else after the ``first_max_words``-th word or a later
+  one: never after a number, an article, a preposition, a conjunction or
+  a possessive (they belong with what follows), nor between two capitalised words (a
+  name). It cannot tell a compound noun ("voice | assistant") from two phrases.
 * Later segments are sentences; a pending segment shorter than ``min_chars`` is merged
   with the next one unless that would exceed ``max_chars``. A unit reaching
   ``max_chars`` is force-cut at its last clause boundary (if at least ``min_chars`` in),
@@ -68,6 +74,25 @@ _TLDS = frozenset({
     "html", "htm", "php", "js", "py", "md", "txt", "json", "pdf", "xml",
 })
 
+# Words that belong with the next one: a forced first cut never falls after them.
+_NO_CUT_AFTER = frozenset({
+    "a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "its",
+    "our", "their", "some", "any", "no", "every", "each", "of", "to", "in", "on", "at",
+    "by", "for", "with", "from", "into", "onto", "about", "over", "under", "after",
+    "before", "between", "through", "during", "without", "within", "around", "near",
+    "and", "or", "but", "nor", "so", "than", "as", "if", "because", "very", "not",
+    "mr", "mrs", "ms", "dr", "st", "prof",
+})
+# Words that start a phrase: the forced first cut prefers to fall just before one.
+_PHRASE_STARTERS = frozenset({
+    "a", "an", "the", "of", "to", "in", "on", "at", "by", "for", "with", "from", "into",
+    "about", "over", "under", "after", "before", "between", "through", "during", "without",
+    "and", "or", "but", "so", "because", "which", "who", "that", "when", "where", "while",
+    "if",
+})
+_FIRST_WINDOW = 3  # words at which the forced first cut may fall: the n-th and two more
+_TRIM = _OPENERS + _CLOSERS + ".,;:!?"
+
 _MAX_TOKEN = 64  # longest token looked at around a period
 _MAX_GAP = 64  # a whitespace run this long after a mark or newline is a hard boundary
 _HUGE_GAP = -2
@@ -79,10 +104,12 @@ class Segmenter:
     """Feed text deltas, get back speakable segments; ``flush()`` at end of input."""
 
     def __init__(
-        self, *, first_min_words: int = 4, min_chars: int = 40, max_chars: int = 250
+        self, *, first_min_words: int = 4, first_max_words: int = 0, min_chars: int = 40,
+        max_chars: int = 250,
     ) -> None:
         """Configure the early first cut and the merge/split lengths."""
         self._first_min = first_min_words
+        self._first_max = max(first_max_words, first_min_words) if first_max_words else 0
         self._min = min_chars
         self._max = max(max_chars, 2)
         self._reset()
@@ -116,6 +143,11 @@ class Segmenter:
             buf, limit = self._buf, self._max
             m = _CANDIDATE_RE.search(buf, self._pos)
             j = m.start() if m else len(buf)
+            if self._first and self._first_max:
+                end = self._forced_first_end(min(j, limit))
+                if end is not None:
+                    self._cut(end, False, out)
+                    continue
             if j >= limit and len(buf) > limit:
                 end = self._forced_end()
                 if end is None:
@@ -175,6 +207,41 @@ class Segmenter:
             return m.start()
         self._pos = len(buf)
         return None
+
+    def _forced_first_end(self, limit: int) -> int | None:
+        """Where the first segment is cut when no clause boundary came before ``limit``
+        (the next undecided mark, or ``max_chars``), or None (not yet): at a clause
+        boundary if there was one; else before the first word to start a phrase ("and",
+        "over", "the") from the ``first_min_words``-th word to two after the
+        ``first_max_words``-th; else after the first of those from the
+        ``first_max_words``-th on that may end a phrase."""
+        words = list(_WORD_RE.finditer(self._buf, 0, limit))
+        known = len(words)
+        if words and words[-1].end() == limit == len(self._buf):
+            known -= 1  # the last word may go on
+        first = self._first_max - 1
+        if known < first + _FIRST_WINDOW + 1:
+            return None
+        if self._clause_end:
+            return self._clause_end  # a clause too short for an early cut, but a clause
+        earliest = max(self._first_min - 1, 0)
+        ends = [(k, words[k].end(), words[k + 1].group().strip(_TRIM).lower())
+                for k in range(earliest, known - 1)
+                if self._may_end_phrase(words[k], words[k + 1])]
+        for k, end, following in ends:
+            if k >= first + _FIRST_WINDOW:
+                break
+            if following in _PHRASE_STARTERS:
+                return end
+        return next((end for k, end, _ in ends if k >= first), None)
+
+    @staticmethod
+    def _may_end_phrase(word: re.Match, following: re.Match) -> bool:
+        """Not a number, not a word that belongs with the next, not inside a name."""
+        text = word.group()
+        return not (any(c.isdigit() for c in text) or text.strip(_TRIM).lower() in _NO_CUT_AFTER
+                    or (text.lstrip(_OPENERS)[:1].isupper()
+                        and following.group().lstrip(_OPENERS)[:1].isupper()))
 
     def _words(self, end: int) -> int:
         return len(_WORD_RE.findall(self._buf, 0, end))

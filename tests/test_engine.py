@@ -314,7 +314,7 @@ async def test_next_segments_are_synthesized_before_the_one_playing_has_all_been
 async def test_lookahead_stops_at_its_segment_count_while_the_listener_holds() -> None:
     tts = SimulatedTTS(first_byte_ms=1, realtime_factor=1000, ms_per_char=5)
     config = EngineConfig(frame_ms=100, max_lead_ms=100, lookahead_segments=2,
-                          lookahead_ms=1e9)
+                          lookahead_ms=1e9, first_max_words=0)  # a segment per sentence
     engine = StreamEngine(tts, Recorder().emit, config=config, clock=lambda: 0.0)
     engine.played(0)
     run = asyncio.create_task(engine.run(text_once("".join(LONG_SENTENCES))))
@@ -372,7 +372,8 @@ async def test_a_frame_the_sender_waits_for_is_sent_before_the_provider_reads_on
                 unsent_at_resume.append(yielded - recorder.kinds().count("audio"))
 
     tts = Watched(first_byte_ms=1, realtime_factor=1000, ms_per_char=20)
-    engine = StreamEngine(tts, recorder.emit, config=EngineConfig(frame_ms=100))
+    one_segment = EngineConfig(frame_ms=100, first_max_words=0)
+    engine = StreamEngine(tts, recorder.emit, config=one_segment)
     result = await engine.run(text_once(LONG_SENTENCES[0]))
 
     # No hop through the buffer: each frame reached the listener while the synthesis ran.

@@ -321,7 +321,8 @@ def generated_texts(count: int, seed: int) -> list[tuple[str, dict[str, int]]]:
         parts = rng.sample(CORPUS, rng.randint(1, 6))
         text = "".join(p + rng.choice(SEPARATORS) for p in parts)
         config = {
-            "first_min_words": rng.randint(1, 6),
+            "first_min_words": (first_min := rng.randint(1, 6)),
+            "first_max_words": rng.choice([0, first_min, first_min + 2]),
             "min_chars": rng.randint(1, 60),
             "max_chars": rng.randint(30, 250),
         }
@@ -351,7 +352,8 @@ def test_property_fuzz_split_invariance_and_no_loss(seed: int) -> None:
     for _ in range(100):
         text = "".join(rng.choice(FUZZ_ALPHABET) for _ in range(rng.randint(0, 120)))
         config = {
-            "first_min_words": rng.randint(1, 5),
+            "first_min_words": (first_min := rng.randint(1, 5)),
+            "first_max_words": rng.choice([0, first_min, first_min + 2]),
             "min_chars": rng.randint(1, 30),
             "max_chars": rng.randint(5, 60),
         }
@@ -375,3 +377,39 @@ def test_long_token_stream_loses_nothing() -> None:
     segments = run(tokens)
     assert squash("".join(segments)) == squash(text)
     assert len(segments) >= 2000
+
+
+# --- the forced first cut (no clause boundary in the first words) ---------------------
+
+
+@pytest.mark.parametrize("text, first", [
+    # before a phrase starts, from the 4th word to the 7th
+    ("The quick brown fox jumps over the lazy dog near the river bank today.",
+     "The quick brown fox jumps"),
+    ("Streaming speech synthesis lets the voice start talking early.",
+     "Streaming speech synthesis lets"),
+    # never after a number, nor inside a name
+    ("In 2024 there were 12 students waiting outside the old library.",
+     "In 2024 there were 12 students"),
+    ("Yesterday I flew from Boston to New York City with my whole family.",
+     "Yesterday I flew from Boston"),
+    ("My old friend Anna Maria Lopez wrote a long letter home last week.",
+     "My old friend Anna Maria Lopez wrote"),
+    # a clause boundary or a sentence end that comes first wins
+    ("Well, my friend, the answer is simple and short.", "Well, my friend,"),  # too short
+    ("It is well known that this old city was built on seven hills.",
+     "It is well known"),
+    ("Sure! The capital of France is Paris, of course.", "Sure!"),
+    # too short to force: one sentence
+    ("It is a very short one.", "It is a very short one."),
+])
+def test_the_first_segment_is_forced_after_a_few_words_at_a_phrase_end(
+        text: str, first: str) -> None:
+    segments = segment_all_ways(text, first_max_words=5)
+    assert segments[0] == first
+    assert " ".join(segments).split() == text.split()
+
+
+def test_without_first_max_words_the_first_segment_waits_for_a_clause() -> None:
+    text = "The quick brown fox jumps over the lazy dog near the river bank today."
+    assert segment_all_ways(text) == [text]

@@ -332,6 +332,9 @@ STREAMING = {
     "LOOKAHEAD_MS": env_int("STREAMING_LOOKAHEAD_MS", 1000),
     # Minimum interval between `progress` events (ms).
     "PROGRESS_INTERVAL_MS": env_int("STREAMING_PROGRESS_INTERVAL_MS", 100),
+    # No clause boundary in the first words: the first segment is cut after this many
+    # (or up to two more, before a phrase starts; 0: wait for a clause or a sentence end).
+    "FIRST_MAX_WORDS": env_int("STREAMING_FIRST_MAX_WORDS", 5),
     # TTS providers tried, in order, when the requested one fails (e.g. google -> piper).
     "TTS_FALLBACK": env_list("TTS_FALLBACK", ["piper"]),
     # Seconds a TTS provider may take to its first audio byte, and between two chunks.
