@@ -78,8 +78,17 @@ async def listen(pcm: bytes, heard: str, floor: RecordingFloor) -> list[str]:
     return floor.calls
 
 
-async def test_a_short_word_releases_the_held_answer_and_speech_after_it_barges_in() -> None:
-    pcm = (silence(200) + voiced("Oh.") + silence(250)
+async def test_a_pause_between_words_keeps_the_answer_held_until_the_barge_in() -> None:
+    pcm = (silence(200) + voiced("Oh.") + silence(300)  # a word too short to barge in
+           + voiced("Tell me about the weather instead, please.") + silence(800))
+    calls = await listen(pcm, "Oh. Tell me about the weather instead, please.",
+                         RecordingFloor())
+    assert calls == ["hold", "barge_in", "turn:Oh. Tell me about the weather instead, please."]
+
+
+async def test_a_short_word_releases_the_held_answer_and_speech_after_it_holds_it_again(
+        ) -> None:
+    pcm = (silence(200) + voiced("Oh.") + silence(450)
            + voiced("Tell me about the weather instead, please.") + silence(800))
     calls = await listen(pcm, "Oh. Tell me about the weather instead, please.",
                          RecordingFloor())

@@ -23,7 +23,7 @@ from streaming.engine import StreamResult
 from streaming.protocols import STT
 from voicebot.listening import Listener, TurnTaking
 
-ECHO_MEMORY_S = 3.0  # the bot's last answer may still come back through the room this long
+ECHO_MEMORY_S = 3.0  # the bot's last answer may still come back this long after it played
 
 
 class ContinuousListening:
@@ -38,7 +38,7 @@ class ContinuousListening:
         self.speech_started_at = 0.0
         self.held_at: float | None = None
         self.speech_ended_at: float | None = None  # of the turn being answered
-        self.last_said = ("", 0.0)  # the last answer's text, and when its stream ended
+        self.last_said = ("", 0.0)  # the last answer's text, when the listener played it out
         # The last answer after its stream ended: its session, its audio length and when
         # the listener (playing in real time) reaches its end.
         self.tail: tuple[object, float, float] | None = None
@@ -71,11 +71,10 @@ class ContinuousListening:
     def remember_answer(self, stream: object, result: StreamResult) -> None:
         """What the bot said (to recognise it coming back for a few seconds), and how much
         of it the listener still has to play (a barge-in may still cut it)."""
-        now = time.monotonic()
-        self.last_said = (result.spoken_text, now)
         engine = stream.engine
-        left_ms = engine.audio_sent_ms - engine.listener_ms
-        self.tail = (stream.session_id, engine.audio_sent_ms, now + left_ms / 1000)
+        played_out_at = time.monotonic() + (engine.audio_sent_ms - engine.listener_ms) / 1000
+        self.last_said = (result.spoken_text, played_out_at)
+        self.tail = (stream.session_id, engine.audio_sent_ms, played_out_at)
         self.tail_cut_ms = None
 
     def tail_position_ms(self) -> float | None:
@@ -93,8 +92,8 @@ class ContinuousListening:
         return running or self.tail_position_ms() is not None
 
     def bot_said(self) -> str:
-        """What the bot said lately: the answer being spoken, or the last one for a few
-        seconds after it was all sent (its echo may still come back)."""
+        """What the bot said lately: the answer being spoken, or the last one until a few
+        seconds after the listener played it out (its echo may still come back)."""
         if self.stream is not None and self.stream.engine.result is None:
             return " ".join(s.text for s in self.stream.engine.segments)
         text, ended = self.last_said

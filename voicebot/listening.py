@@ -43,7 +43,10 @@ class TurnTaking:
     mid_sentence_extra_ms: float = 700.0
     barge_in_ms: float = 300.0
     false_interruption_ms: float = 1500.0
-    release_after_silence_ms: float = 150.0
+    # A held answer goes on after this much silence (a short word, or a blip that became
+    # an utterance); a pause between words is shorter. Holding costs nothing audible while
+    # the listener still has queued audio to play.
+    release_after_silence_ms: float = 400.0
     early_transcribe_ms: float = 300.0  # before the end: the words are ready at the end
     partial_every_ms: float = 1000.0
     max_utterance_ms: float = 30_000.0
