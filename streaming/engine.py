@@ -637,8 +637,10 @@ class StreamEngine:
                 frames = audio.split(chunk)
                 self._bytes_synthesized += sum(len(frame) for frame in frames)
                 # The sender waits for this segment: send what the pacing allows now from
-                # here, saving a task hop per frame; the rest waits for the sender.
-                while frames and audio.sender_waiting and self._lead_left_ms() > 0:
+                # here, saving a task hop per frame; the rest waits for the sender (which also
+                # holds it while paused, and sends the audio to send again first).
+                while (frames and audio.sender_waiting and self._paused is None
+                       and not self._resend and self._lead_left_ms() > 0):
                     audio.taken = True
                     await self._deliver(segment, frames.pop(0))
                 if frames:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import struct
 import time
 from collections.abc import AsyncIterator
 
@@ -506,6 +507,43 @@ async def test_resume_from_the_listener_position_sends_the_audio_it_dropped_agai
     assert b"".join(before[:1] + frames[len(before):]) == reference  # nothing lost
     assert result.metrics["audio_ms"] == pytest.approx(len(reference) / 2 / 24)
     assert sum(s.bytes for s in result.segments) == len(reference)
+
+
+class Numbered(SimulatedTTS):
+    """Frames whose samples all hold the frame's number (1, 2, ...): their order shows."""
+
+    made = 0
+
+    async def synthesize(self, text: str, *, voice: str | None = None):
+        async for chunk in super().synthesize(text, voice=voice):
+            self.made += 1
+            yield struct.pack("<h", self.made) * (len(chunk) // 2)
+
+
+def numbers(recorder: Recorder) -> list[int]:
+    return [struct.unpack_from("<h", frame)[0] for frame in audio_frames(recorder)]
+
+
+async def test_a_slow_synthesis_sends_nothing_past_a_pause_nor_ahead_of_the_audio_resent(
+        ) -> None:
+    recorder = Recorder()
+    # Frames come at twice real time and nothing paces the sending: the sender waits for
+    # each frame, which the synthesis hands it straight away.
+    tts = Numbered(first_byte_ms=1, realtime_factor=2, ms_per_char=20)
+    engine = StreamEngine(tts, recorder.emit, config=EngineConfig(frame_ms=100))
+    run = asyncio.create_task(engine.run(text_once(LONG_SENTENCES[0])))  # one segment
+    await until(lambda: engine.audio_sent_ms >= 300, "audio flows")
+
+    engine.pause()
+    sent = len(audio_frames(recorder))
+    made = tts.made
+    await until(lambda: tts.made >= made + 2, "the synthesis goes on")
+    assert len(audio_frames(recorder)) == sent  # the pause held them
+    engine.resume(from_ms=engine.audio_sent_ms - 200)  # the listener dropped its last 200 ms
+    result = await run
+
+    assert result.status == COMPLETED
+    assert numbers(recorder) == [*range(1, sent + 1), *range(sent - 1, tts.made + 1)]
 
 
 async def test_stop_while_paused_cancels_every_task() -> None:

@@ -1,15 +1,15 @@
 /**
- * mic.js: microphone capture for the voicebot: PCM s16le mono 16 kHz frames of ~100 ms,
- * a level meter, and voice activity detection (VAD) for hands-free talking.
+ * mic.js: microphone capture for the voicebot: PCM s16le mono 16 kHz frames of ~100 ms and
+ * a level meter. Whether a frame is a push-to-talk turn or hands-free listening is the
+ * page's business: here there is one gate, open or closed.
  *
  *   const mic = new MicCapture({ context });  // optional shared AudioContext (any rate)
  *   await mic.open();                          // asks for the microphone
- *   mic.onFrame = (arrayBuffer) => {};         // audio to send, only while capturing
+ *   mic.onFrame = (arrayBuffer) => {};         // audio, only while the gate is open
  *   mic.onLevel = (rms) => {};                 // 0..1, about 20 times a second
- *   mic.start(); await mic.stop();             // push-to-talk (stop resolves after the last frame)
- *   mic.setHandsFree(true);                    // VAD opens/closes the capture by itself:
- *   mic.onSpeechStart = () => {};              //   before its first frame (pre-roll included)
- *   mic.onSpeechEnd = () => {};                //   after its last frame
+ *   mic.start({ preRollMs });                  // open the gate (with what came just before)
+ *   await mic.flush();                         // the frame so far, now (the gate stays open)
+ *   await mic.stop();                          // close the gate, after its last frame
  *   mic.close();
  *
  * The work happens in an AudioWorklet at the context's native rate (Firefox refuses a
@@ -19,8 +19,7 @@
 export const MIC_RATE = 16000;
 
 const WORKLET = String.raw`
-const OUT_RATE = 16000, FRAME = 1600, BLOCK = 320, LEVEL_EVERY = 800, RING = 16000;
-const BLOCK_MS = BLOCK / 16;
+const OUT_RATE = 16000, FRAME = 1600, LEVEL_EVERY = 800, RING = 16000;
 
 // RBJ biquad low-pass; two in a row with these Qs make a 4th-order Butterworth.
 function lowpass(rate, cutoff, q) {
@@ -31,32 +30,25 @@ function lowpass(rate, cutoff, q) {
 }
 
 class MicCaptureProcessor extends AudioWorkletProcessor {
-  constructor(options) {
+  constructor() {
     super();
-    const o = options.processorOptions || {};
-    this.preRollMs = o.preRollMs; this.minSpeechMs = o.minSpeechMs; this.hangoverMs = o.hangoverMs;
     this.ratio = sampleRate / OUT_RATE; // input samples per output sample (2.75625 at 44.1 kHz)
     this.filters = this.ratio > 1.01 ? [lowpass(sampleRate, 7000, 0.5412), lowpass(sampleRate, 7000, 1.3066)] : [];
     this.acc = 0; this.accW = 0; // the output sample being averaged, and its weight so far
     this.ring = new Int16Array(RING); this.ringPos = 0; this.produced = 0; // last second
     this.frame = new Int16Array(FRAME); this.fpos = 0;
-    this.gate = null; // null | "ptt" | "vad": who opened the capture
-    this.handsFree = false; this.guard = 1; this.alive = true;
-    this.blockSum = 0; this.blockN = 0; this.levelSum = 0; this.levelN = 0;
-    this.noise = 0.01; this.speaking = false; this.speechMs = 0; this.gapMs = 0; this.silenceMs = 0;
+    this.gate = false; this.alive = true;
+    this.levelSum = 0; this.levelN = 0;
     this.port.onmessage = (e) => this.command(e.data);
   }
 
   command(m) {
-    if ("handsFree" in m) this.handsFree = !!m.handsFree;
-    if (!this.handsFree && this.gate === "vad") this.close("vad");
-    if ("guard" in m) this.guard = m.guard ? 2 : 1; // bot speaking: +6 dB before speech counts
-    if (m.capture === true) {
-      if (this.gate) this.gate = "ptt"; // hold speech the VAD is already capturing
-      else this.open("ptt", m.preRollMs || 0);
+    if (m.open && !this.gate) this.open(m.preRollMs || 0);
+    if (m.flush !== undefined) { // the frame so far goes now; then maybe close the gate
+      this.flush();
+      if (m.close) this.gate = false;
+      this.port.postMessage({ flushed: m.flush });
     }
-    if (m.capture === false && this.gate) this.close(null);
-    if (m.capture === false) this.port.postMessage({ stopped: m.id });
     if (m.shutdown) this.alive = false;
   }
 
@@ -91,8 +83,7 @@ class MicCaptureProcessor extends AudioWorkletProcessor {
     this.ringPos = (this.ringPos + 1) % RING;
     this.produced++;
     if (this.gate) this.push(s);
-    this.blockSum += y * y; this.levelSum += y * y;
-    if (++this.blockN === BLOCK) { this.vad(Math.sqrt(this.blockSum / BLOCK)); this.blockSum = this.blockN = 0; }
+    this.levelSum += y * y;
     if (++this.levelN === LEVEL_EVERY) {
       this.port.postMessage({ level: Math.sqrt(this.levelSum / LEVEL_EVERY) });
       this.levelSum = this.levelN = 0;
@@ -108,41 +99,11 @@ class MicCaptureProcessor extends AudioWorkletProcessor {
     this.port.postMessage({ frame: buf }, [buf]);
   }
 
-  open(by, backMs) {
-    this.gate = by;
+  open(backMs) {
+    this.gate = true;
     this.fpos = 0;
     const n = Math.min(Math.round(backMs * 16), this.produced, RING);
     for (let k = n; k > 0; k--) this.push(this.ring[(this.ringPos - k + RING) % RING]);
-  }
-
-  close(vadEnd) {
-    this.flush();
-    this.gate = null;
-    if (vadEnd) this.port.postMessage({ vad: "end" });
-  }
-
-  // Energy VAD over 20 ms blocks against an adaptive noise floor (falls fast, rises slowly).
-  vad(rms) {
-    const loud = rms > Math.max(this.noise * 3.2, 0.004) * this.guard; // ~10 dB over the floor
-    this.noise += (rms - this.noise) * (rms < this.noise ? 0.2 : loud ? 0.002 : 0.01);
-    this.noise = Math.max(this.noise, 1e-4);
-    if (!this.speaking) {
-      if (loud) { this.speechMs += BLOCK_MS; this.gapMs = 0; }
-      else if (this.speechMs && (this.gapMs += BLOCK_MS) > 100) this.speechMs = this.gapMs = 0;
-      if (this.speechMs < this.minSpeechMs) return; // a cough or a click is not a turn
-      this.speaking = true;
-      this.silenceMs = 0;
-      if (this.handsFree && !this.gate) {
-        this.port.postMessage({ vad: "start" }); // before the frames it opens
-        this.open("vad", this.speechMs + this.gapMs + this.preRollMs);
-      }
-    } else {
-      this.silenceMs = loud ? 0 : this.silenceMs + BLOCK_MS;
-      if (this.silenceMs < this.hangoverMs) return;
-      this.speaking = false;
-      this.speechMs = this.gapMs = 0;
-      if (this.gate === "vad") this.close("vad");
-    }
   }
 }
 
@@ -150,18 +111,16 @@ registerProcessor("mic-capture", MicCaptureProcessor);
 `;
 
 export class MicCapture {
-  /** @param {{context?: AudioContext, preRollMs?: number, minSpeechMs?: number, hangoverMs?: number}} opts */
-  constructor({ context = null, preRollMs = 300, minSpeechMs = 250, hangoverMs = 700 } = {}) {
+  /** @param {{context?: AudioContext}} opts */
+  constructor({ context = null } = {}) {
     this.ctx = context;
-    this.options = { preRollMs, minSpeechMs, hangoverMs };
     this.sampleRate = MIC_RATE;
     // Callbacks as in the header, plus onEnded: the microphone went away (unplugged, revoked).
-    this.onFrame = this.onLevel = this.onSpeechStart = this.onSpeechEnd = this.onEnded = null;
-    this.handsFree = false;
+    this.onFrame = this.onLevel = this.onEnded = null;
     this.stream = this.source = this.node = this._opening = null;
     this._ownContext = false;
-    this._stops = new Map(); // id -> resolve of stop()
-    this._stopId = 0;
+    this._flushes = new Map(); // id -> resolve of flush() / stop()
+    this._flushId = 0;
     this._worklet = this._workletCtx = null; // the worklet module loading into this context
   }
 
@@ -192,14 +151,12 @@ export class MicCapture {
       this.node = new AudioWorkletNode(ctx, "mic-capture", {
         numberOfInputs: 1, numberOfOutputs: 1, outputChannelCount: [1],
         channelCount: 1, channelCountMode: "explicit", channelInterpretation: "speakers",
-        processorOptions: this.options,
       });
       this.node.port.onmessage = (e) => this._onMessage(e.data);
       this.source.connect(this.node);
       this.node.connect(ctx.destination); // outputs silence; keeps the node pulled everywhere
       this.stream = stream;
       for (const track of stream.getAudioTracks()) track.onended = () => this._ended();
-      if (this.handsFree) this.node.port.postMessage({ handsFree: true });
       return this;
     } catch (e) {
       for (const track of stream.getTracks()) track.stop();
@@ -221,36 +178,31 @@ export class MicCapture {
   _onMessage(m) {
     if (m.frame) this.onFrame?.(m.frame);
     else if (m.level !== undefined) this.onLevel?.(m.level);
-    else if (m.vad) (m.vad === "start" ? this.onSpeechStart : this.onSpeechEnd)?.();
-    else if (this._stops.has(m.stopped)) {
-      this._stops.get(m.stopped)();
-      this._stops.delete(m.stopped);
+    else if (this._flushes.has(m.flushed)) {
+      this._flushes.get(m.flushed)();
+      this._flushes.delete(m.flushed);
     }
   }
 
-  /** Push-to-talk: capture from now, plus `preRollMs` of what came just before. */
+  /** Open the gate: frames from now, plus `preRollMs` of what came just before (if it was closed). */
   start({ preRollMs = 0 } = {}) {
-    this.node?.port.postMessage({ capture: true, preRollMs });
+    this.node?.port.postMessage({ open: true, preRollMs });
   }
 
-  /** End the capture; resolves once its last frame has gone to onFrame. */
-  stop() {
+  /** Send the frame so far now; resolves once it has gone to onFrame (the gate stays open). */
+  flush() { return this._flush(false); }
+
+  /** Close the gate; resolves once its last frame has gone to onFrame. */
+  stop() { return this._flush(true); }
+
+  _flush(close) {
     if (!this.node) return Promise.resolve();
-    const id = ++this._stopId;
+    const id = ++this._flushId;
     return new Promise((resolve) => {
-      this._stops.set(id, resolve);
-      this.node.port.postMessage({ capture: false, id });
+      this._flushes.set(id, resolve);
+      this.node.port.postMessage({ flush: id, close });
     });
   }
-
-  /** Hands-free: the VAD starts and ends captures by itself. */
-  setHandsFree(on) {
-    this.handsFree = !!on;
-    this.node?.port.postMessage({ handsFree: this.handsFree });
-  }
-
-  /** While the bot speaks, speech must be louder to count (its echo should not barge in). */
-  setEchoGuard(on) { this.node?.port.postMessage({ guard: !!on }); }
 
   _ended() { this.close(); this.onEnded?.(); }
 
@@ -262,8 +214,8 @@ export class MicCapture {
       try { this.source.disconnect(); this.node.disconnect(); } catch { /* already */ }
     }
     for (const track of this.stream?.getTracks() ?? []) { track.onended = null; track.stop(); }
-    for (const resolve of this._stops.values()) resolve();
-    this._stops.clear();
+    for (const resolve of this._flushes.values()) resolve();
+    this._flushes.clear();
     if (this._ownContext) {
       this.ctx?.close().catch(() => {});
       this.ctx = null;

@@ -60,6 +60,9 @@ export class PcmPlayer {
   /** True once the current stream's first buffer is audible. */
   get started() { return this._started; }
 
+  /** True once the current stream has ended (end()) and all of it has played. */
+  get drained() { return this._drained; }
+
   /** Create/resume the AudioContext; call from a user gesture. Resolves to `running`. */
   async unlock(timeoutMs = 500) {
     const ctx = this._context();
@@ -130,6 +133,7 @@ export class PcmPlayer {
       if (late < 0) return;
       clearInterval(poll);
       this._poll = null;
+      if (this._started) return; // audible again after clear(): the stream started before
       this._started = true;
       this.onPlaybackStart?.(now() - late * 1000); // corrected for polling latency
     }, 5));
@@ -152,6 +156,18 @@ export class PcmPlayer {
     }
     this._sources.clear();
     clearInterval(this._poll);
+  }
+
+  /** Drop the queued audio now but keep the stream: what is pushed next plays after a new
+   * cushion (not an underrun), and playedMs() goes on from what was heard. */
+  clear() {
+    const played = this.playedMs();
+    this._stopSources();
+    this._spans = [];
+    this._finishedMs = this._scheduledMs = played;
+    this._firstStart = null;
+    this._playhead = 0;
+    this._checkDrained();
   }
 
   /** Barge-in: silence everything now and reset. Returns the ms played before stopping. */
@@ -284,6 +300,9 @@ export class StreamSession {
 
   get active() { return this.phase !== "idle"; }
 
+  /** The server has sent all of the stream (`done`); its audio is still playing here. */
+  get draining() { return this.phase === "streaming" && this._done; }
+
   /** Listen to JSON events of the current stream ("*" = all). Returns an unsubscribe function. */
   on(type, fn) {
     if (!this._listeners.has(type)) this._listeners.set(type, new Set());
@@ -339,6 +358,29 @@ export class StreamSession {
   abandon(status = "abandoned") {
     if (this.phase === "pending") this._finish(status, 0);
   }
+
+  /** End the current stream here without telling the server, which has moved on by itself
+   * (to a turn it decided): its audio stops. It finishes as the server ended it when all of
+   * it had played, else "stopped". A stop in progress finishes by itself. */
+  drop() {
+    if (this.phase !== "pending" && this.phase !== "streaming") return;
+    this._token++;
+    const status = this._done && this.player.drained ? this.doneStatus : "stopped";
+    const played = this.player.stop();
+    this._sendMetrics(played);
+    this._finish(status, this.sessionId != null ? played : 0);
+  }
+
+  /** The server dropped this stream's audio queued here (`clear`: the listener barged in):
+   * silence it now, and take none of its frames until resumeAudio(). */
+  clearAudio() {
+    if (this.phase !== "streaming") return;
+    this.player.clear();
+    this._accept = false;
+  }
+
+  /** The server sends this stream's audio again, from where it was cut (`resumed`). */
+  resumeAudio() { if (this.phase === "streaming") this._accept = true; }
 
   /** Incremental input for a stream started without `text`. */
   sendText(delta) { return this._inStream() && this.socket.send({ type: "text", delta }); }
@@ -438,7 +480,11 @@ export class StreamSession {
     this.onPlaybackStart?.(this.playbackStartMs);
   }
 
-  _tickPlayed() { if (this.phase === "streaming" && this.player.started) this._sendPlayed(this.player.playedMs()); }
+  // After `done` the server takes no `played` (one arriving once it has started the next
+  // stream by itself, a turn it decided, would count on that one).
+  _tickPlayed() {
+    if (this.phase === "streaming" && this.player.started && !this._done) this._sendPlayed(this.player.playedMs());
+  }
   _sendPlayed(ms) {
     ms = Math.round(ms);
     if (ms !== this._lastPlayed) this.socket.send({ type: "played", ms: (this._lastPlayed = ms) });
@@ -447,7 +493,6 @@ export class StreamSession {
   _onDrained() {
     if (this.phase !== "streaming" || !this._done) return;
     const played = this.player.playedMs();
-    this._sendPlayed(played);
     this._sendMetrics(played);
     this._finish(this.doneStatus, played);
   }

@@ -1,17 +1,25 @@
 /**
  * voicebot-page.js: wires the voicebot page (templates/voicebot.html) to streaming.js and mic.js.
  *
- * A turn is typed (`user_text`) or spoken (`audio_start`, 16 kHz PCM frames, `audio_end`);
- * the server answers with a stream (session, llm deltas, segments, audio, done). Talking or
- * typing over an answer barges in: `cancel` with the ms actually heard, and the server keeps
- * only that much of the answer (`truncated`).
+ * A turn is typed (`user_text`) or spoken with push-to-talk (`audio_start`, 16 kHz PCM
+ * frames, `audio_end`); the server answers with a stream (session, llm deltas, segments,
+ * audio, done). Pressing Talk or typing over an answer barges in from here: `cancel` with the
+ * ms actually heard, and the server keeps only that much of the answer (`truncated`).
+ *
+ * Hands-free, the server takes the turns: after `listen_start` the microphone streams
+ * continuously; the server tells when the user speaks (`speech_started`, `partial` words,
+ * then the turn's `transcript`, whose answer follows by itself), when they barged in on an
+ * answer (`clear`: drop its queued audio) and when that was not them after all (`resumed`:
+ * its audio comes again). `listen_stop` ends it; Mute sends silence meanwhile.
  *
  * One VoicebotPage is created when the page has loaded; it holds all of the page's state.
  * Query parameters preselect the form:
  *   ?handsfree=1  start in hands-free mode
  *   ?tts=ALIAS&voice=NAME  preselect provider / voice
  * The page's state shows on #voicebot-app as data-state (see StreamDetails in streaming.js),
- * data-listening, data-mic and data-conversation-id.
+ * data-listening (push-to-talk recording), data-handsfree (the server listens), data-muted,
+ * data-mic and data-conversation-id; the assistant's state on #agent-state as
+ * data-agent-state (see agentState()).
  */
 import {
   followPhases, PcmPlayer, raiseBar, setBar, setGrowing, setMs, setUpVoicePickers, showStatus,
@@ -44,7 +52,8 @@ class VoicebotPage {
     this.ui = {
       llmLabel: $("llm-label"), llmHint: $("llm-hint"), tts: $("tts"), voice: $("voice"),
       chat: $("chat"), userText: $("user-text"), send: $("send"), talk: $("talk"),
-      handsFree: $("handsfree"), stop: $("stop"), reset: $("reset"), micLevel: $("mic-level"),
+      handsFreeBox: $("handsfree"), mute: $("mute"), agentState: $("agent-state"),
+      stop: $("stop"), reset: $("reset"), micLevel: $("mic-level"),
       status: $("status"), textProgress: $("text-progress"), audioProgress: $("audio-progress"),
       textPct: $("text-progress-value"), audioPct: $("audio-progress-value"),
       ttfa: $("ttfa"), playbackStart: $("playback-start"), ttfaServer: $("ttfa-server"),
@@ -63,20 +72,24 @@ class VoicebotPage {
     this.held = null; // what holds push-to-talk: "pointer" | "key"
     this.pressSeq = 0; // tells a press from a later one while it waits for the microphone
     this.micStopped = Promise.resolve(); // the previous capture's last frame has arrived
-    this.awaitingTranscript = null; // user bubble of the last spoken turn, until its transcript
+    this.awaitingTranscript = null; // user bubble of the last push-to-talk turn, until its transcript
+    this.handsFree = false; // hands-free: the server listens (`listening`) to the streamed microphone
+    this.muted = false; // hands-free: silence goes instead of the microphone
+    this.cut = false; // the user barged in (`clear`): the answer's audio was dropped
+    this.partialBubble = null; // hands-free: the words so far of the user's utterance
     this.answers = new Map(); // session_id -> {el, textEl, text}
     this.conversationId = null;
     this.audioShare = false; // the audio bar shows a share (the answer's length is known)
     this.synthMs = 0; // most audio synthesized (ms) shown for the current answer
     this.answerStartedAt = null; // when the current answer's `session` arrived (performance.now)
     this.firstTokenShown = false; // "LLM first token" shows the current answer's first delta
-    this.micFrames = this.micBytes = 0; // the current spoken turn's audio sent
+    this.micFrames = this.micBytes = 0; // sent since the last spoken turn or listening began
     // Turns open one after another: each waits until the answer it interrupts has ended.
     this.turnQueue = Promise.resolve();
 
     // The status line follows the answer's phases (receiving it, speaking, finishing), except
-    // while the user is talking: then it keeps saying "Listening…".
-    this.phases = followPhases(this.session, (text) => !this.capture && this.setStatus(text), {
+    // while the user is talking (held Talk, or a barge-in): then it keeps saying "Listening…".
+    this.phases = followPhases(this.session, (text) => !this.capture && !this.cut && this.setStatus(text), {
       subject: "the answer",
     });
     this.listen();
@@ -92,12 +105,33 @@ class VoicebotPage {
     this.root.dataset.busy = this.session.active ? "1" : "0";
   }
 
-  /** A spoken turn is (not) being recorded. */
+  /** A push-to-talk turn is (not) being recorded. */
   setListening(on) {
     const talk = this.ui.talk;
     this.root.dataset.listening = on ? "1" : "0";
     talk.classList.toggle("active", on);
     talk.textContent = !on ? "Hold to talk" : this.held ? "Listening… release to send" : "Listening…";
+    this.showAgentState();
+  }
+
+  /**
+   * What the assistant is doing: "listening" (to a held Talk, or hands-free when not
+   * answering), "thinking" (a turn is in and none of its answer is audible yet), "speaking"
+   * (the answer's audio plays, until it has played out) or "idle".
+   */
+  agentState() {
+    const { phase } = this.session;
+    if (this.capture && !this.capture.ended) return "listening";
+    if (phase === "pending") return "thinking";
+    if (phase === "streaming" && !this.cut) return this.player.started ? "speaking" : "thinking";
+    return this.handsFree && !this.muted ? "listening" : "idle";
+  }
+
+  showAgentState() {
+    const state = this.agentState();
+    const el = this.ui.agentState;
+    el.dataset.agentState = state;
+    el.textContent = state === "idle" && this.muted ? "Muted" : state[0].toUpperCase() + state.slice(1);
   }
 
   setHeld(src) {
@@ -109,6 +143,12 @@ class VoicebotPage {
     const choice = { tts: this.ui.tts.value };
     if (this.ui.voice.value) choice.voice = this.ui.voice.value;
     return choice;
+  }
+
+  /** Hands-free turns take the voice chosen when listening began: `start` (without text)
+   * sets it for the next ones. */
+  voiceChanged() {
+    if (this.handsFree) this.socket.send({ type: "start", ...this.voiceChoice() });
   }
 
   showMicSent() {
@@ -129,8 +169,6 @@ class VoicebotPage {
       setMs(el, null);
     }
     ui.underruns.textContent = "–";
-    this.micFrames = this.micBytes = 0;
-    this.showMicSent();
   }
 
   // ---- chat ----
@@ -212,7 +250,6 @@ class VoicebotPage {
     const session = this.session;
     if (!session.active) return Promise.resolve();
     this.answers.get(session.sessionId)?.el.classList.add("interrupted");
-    this.mic?.setEchoGuard(false);
     return session.stop();
   }
 
@@ -243,13 +280,15 @@ class VoicebotPage {
     });
   }
 
-  // A capture: {by: "ptt"|"vad", queue, bytes, open (audio_start sent), ended, flushed, done, bubble}
+  // A push-to-talk capture: {queue, bytes, open (audio_start sent), ended, flushed, done, bubble}
 
-  newCapture(by) {
+  newCapture() {
     if (this.awaitingTranscript?.dataset.pending) this.awaitingTranscript.remove(); // superseded
     const bubble = this.addBubble("user", "…");
     bubble.dataset.pending = "listening";
-    this.capture = { by, queue: [], bytes: 0, open: false, ended: false, flushed: false, done: false, bubble };
+    this.capture = { queue: [], bytes: 0, open: false, ended: false, flushed: false, done: false, bubble };
+    this.micFrames = this.micBytes = 0;
+    this.showMicSent();
     this.setListening(true);
     return this.capture;
   }
@@ -261,18 +300,16 @@ class VoicebotPage {
     this.mic ??= Object.assign(new MicCapture({ context: this.player.ctx }), {
       onFrame: (buf) => this.onMicFrame(buf),
       onLevel: (rms) => { ui.micLevel.value = Math.max(0, Math.min(1, (20 * Math.log10(rms + 1e-9) + 60) / 60)); },
-      onSpeechStart: () => this.startTurn(this.newCapture("vad")),
-      onSpeechEnd: () => this.capture?.by === "vad" && this.endCapture(true),
       onEnded: () => {
-        this.setStatus("The microphone was disconnected.", "warn");
         this.root.dataset.mic = "closed";
-        this.endCapture(true); // send what was recorded
+        this.endCapture(); // send what was recorded
+        if (ui.handsFreeBox.checked) this.stopListening();
+        this.setStatus("The microphone was disconnected.", "warn");
       },
     });
     try {
       this.setStatus("Opening the microphone…");
       await this.mic.open();
-      this.mic.setHandsFree(ui.handsFree.checked);
       this.root.dataset.mic = "open";
       return true;
     } catch (e) {
@@ -299,13 +336,19 @@ class VoicebotPage {
     this.socket.send({ type: "audio_start", sample_rate: this.mic.sampleRate, ...this.voiceChoice() });
     cap.open = true;
     for (const buf of cap.queue.splice(0)) this.sendFrame(buf);
-    if (!cap.ended) this.setStatus(cap.by === "vad" ? "Listening… (pause to send)" : "Listening… release to send.");
+    if (!cap.ended) this.setStatus("Listening… release to send.");
     this.maybeFinish(cap);
   }
 
+  /** A microphone frame: to the push-to-talk turn being recorded, else to the server's
+   * listener (hands-free; silence while muted, so that an utterance cut short still ends). */
   onMicFrame(buf) {
     const cap = this.capture;
-    if (!cap || cap.flushed || cap.done) return;
+    if (cap && !cap.flushed && !cap.done) this.captureFrame(cap, buf);
+    else if (this.handsFree) this.sendFrame(this.muted ? new ArrayBuffer(buf.byteLength) : buf);
+  }
+
+  captureFrame(cap, buf) {
     cap.bytes += buf.byteLength;
     if (cap.open) this.sendFrame(buf);
     else cap.queue.push(buf);
@@ -323,13 +366,18 @@ class VoicebotPage {
     this.showMicSent();
   }
 
-  /** The user stopped talking (release, or the VAD's hangover): the last frames, then audio_end. */
-  async endCapture(fromVad = false) {
+  /** The push-to-talk turn's last frame: the gate closes, or stays open for hands-free. */
+  releaseMic() {
+    return (this.micStopped = this.handsFree ? this.mic.flush() : this.mic.stop());
+  }
+
+  /** The user let go of Talk: the last frames, then audio_end. */
+  async endCapture() {
     const cap = this.capture;
     if (!cap || cap.ended) return;
     cap.ended = true;
     this.setListening(false);
-    if (!fromVad) await (this.micStopped = this.mic.stop());
+    await this.releaseMic();
     cap.flushed = true;
     this.maybeFinish(cap);
   }
@@ -347,25 +395,21 @@ class VoicebotPage {
   /** Drop a capture without audio_end (the socket closed, or a new conversation). */
   abortCapture(cap) {
     cap.done = true;
-    if (!cap.ended && this.mic?.isOpen) this.micStopped = this.mic.stop();
+    if (!cap.ended && this.mic?.isOpen) this.releaseMic();
     cap.ended = cap.flushed = true;
     if (this.capture === cap) this.capture = null;
     cap.bubble.remove();
     this.setListening(false);
   }
 
-  /** Push-to-talk pressed (pointer or Space): barge in, record until released. */
+  /** Push-to-talk pressed (pointer or Space): barge in, record until released (hands-free
+   * too: the frames go to this turn instead of the server's listener meanwhile). */
   async talkDown(src) {
     if (this.held) return;
     this.setHeld(src);
     const press = ++this.pressSeq;
     this.unlockAudio();
     this.bargeIn(); // pressing Talk while the bot speaks interrupts it
-    if (this.capture && !this.capture.ended) { // hands-free speech already recording: now held
-      this.capture.by = "ptt";
-      this.mic.start();
-      return this.setListening(true);
-    }
     if (!(await this.ensureMic())) return this.setHeld(null);
     await this.micStopped;
     if (this.held !== src || press !== this.pressSeq) { // released before the microphone was ready
@@ -374,8 +418,8 @@ class VoicebotPage {
       }
       return;
     }
-    const cap = this.newCapture("ptt");
-    this.mic.start({ preRollMs: PTT_PREROLL_MS });
+    const cap = this.newCapture();
+    this.mic.start({ preRollMs: PTT_PREROLL_MS }); // (hands-free, the gate is open already)
     await this.startTurn(cap);
   }
 
@@ -398,23 +442,88 @@ class VoicebotPage {
     this.socket.send({ type: "reset" });
     this.ui.chat.replaceChildren();
     this.answers.clear();
-    this.awaitingTranscript = null;
+    this.awaitingTranscript = this.partialBubble = null;
     this.newTurn();
     this.setStatus("New conversation.", "ok");
   }
 
+  // ---- hands-free ----
+
   async toggleHandsFree() {
-    const on = this.ui.handsFree.checked;
     this.unlockAudio();
-    if (on && !(await this.ensureMic())) {
-      this.ui.handsFree.checked = false;
+    if (this.ui.handsFreeBox.checked) return this.startListening();
+    this.stopListening();
+    if (!this.session.active && !this.capture) this.setStatus("Hold Talk (or Space) while you speak.");
+  }
+
+  /** Stream the microphone to the server, which listens once it says `listening`. */
+  async startListening() {
+    const box = this.ui.handsFreeBox;
+    if (!(await this.ensureMic()) || !(await this.ensureConnected())) {
+      box.checked = false;
       return;
     }
-    this.mic?.setHandsFree(on);
+    if (!box.checked) return; // turned off meanwhile
+    this.socket.send({ type: "listen_start", sample_rate: this.mic.sampleRate, ...this.voiceChoice() });
+    this.mic.start();
+  }
+
+  /** No more hands-free: `listen_stop`, and the microphone's gate closes (unless Talk is held). */
+  stopListening() {
+    this.socket.send({ type: "listen_stop" });
+    this.ui.handsFreeBox.checked = false;
+    if (this.mic?.isOpen && !this.capture) this.micStopped = this.mic.stop();
+    this.dropPartial();
+    this.setHandsFree(false);
+  }
+
+  /** The server listens (or not): the microphone's frames go to it, and Mute applies. */
+  setHandsFree(on) {
+    this.handsFree = on;
     this.root.dataset.handsfree = on ? "1" : "0";
-    if (!this.capture) {
-      this.setStatus(on ? "Hands-free: just speak (a pause sends)." : "Hold Talk (or Space) while you speak.");
+    this.ui.mute.disabled = !on;
+    if (on) {
+      this.micFrames = this.micBytes = 0;
+      this.showMicSent();
     }
+    this.setMuted(false);
+  }
+
+  setMuted(on) {
+    this.muted = on;
+    this.ui.mute.setAttribute("aria-pressed", String(on));
+    this.root.dataset.muted = on ? "1" : "0";
+    this.showAgentState();
+  }
+
+  toggleMute() {
+    this.setMuted(!this.muted);
+    this.setStatus(this.muted ? "Muted: the assistant hears silence until you unmute."
+      : "Listening again: just speak.");
+  }
+
+  /** The words so far of the user's utterance, in a bubble marked partial. */
+  showPartial(text) {
+    if (!text) return;
+    if (!this.partialBubble) {
+      this.partialBubble = this.addBubble("user", "");
+      this.partialBubble.dataset.pending = "partial";
+    }
+    this.partialBubble.querySelector(".text").textContent = text;
+  }
+
+  /** An utterance that did not become a turn leaves no bubble. */
+  dropPartial() {
+    this.partialBubble?.remove();
+    this.partialBubble = null;
+  }
+
+  /** The server took a turn: its answer follows by itself, and one still playing here is over. */
+  async expectServerTurn() {
+    if (this.session.phase === "stopping") await this.session.stop(); // its `done` comes first
+    this.session.drop();
+    this.newTurn();
+    this.expectAnswer("Thinking…");
   }
 
   // ---- server events and input ----
@@ -435,13 +544,29 @@ class VoicebotPage {
       this.root.dataset.conversationId = this.conversationId ?? "";
     });
 
-    socket.on("transcript", (m) => {
+    socket.on("listening", () => {
+      this.setHandsFree(ui.handsFreeBox.checked); // else listen_stop is on its way
+      if (this.handsFree && !session.active) {
+        this.setStatus("Hands-free: just speak. A pause ends your turn; talk over the answer to interrupt it.");
+      }
+    });
+    socket.on("speech_started", () => this.dropPartial()); // an earlier utterance was not a turn
+    socket.on("partial", (m) => {
+      this.showPartial((m.text ?? "").trim());
+      // Words over an answer the server has sent in full (it holds and clears only what it
+      // is still sending): stop it here, and the server cuts it to what was heard.
+      if (session.draining) this.bargeIn();
+    });
+
+    socket.on("transcript", async (m) => {
       const text = (m.text ?? "").trim();
-      const bubble = this.awaitingTranscript ?? this.addBubble("user", "");
-      this.awaitingTranscript = null;
+      const pushed = this.awaitingTranscript; // else a turn the server took (hands-free)
+      const bubble = pushed ?? this.partialBubble ?? this.addBubble("user", "");
+      this.awaitingTranscript = this.partialBubble = null;
       delete bubble.dataset.pending;
       bubble.querySelector(".text").textContent = text || "(nothing heard)";
       bubble.classList.toggle("empty", !text);
+      if (!pushed) await this.expectServerTurn();
       setMs(ui.sttMs, m.stt_ms);
       this.scrollChat();
       if (text) return this.setStatus("Thinking…");
@@ -467,9 +592,25 @@ class VoicebotPage {
     });
 
     session.on("*", () => this.refreshButtons());
+    session.onPhase(() => this.showAgentState());
+
+    session.on("clear", () => { // the user barged in: the server holds the rest
+      session.clearAudio();
+      this.cut = true;
+      this.showAgentState();
+      this.setStatus("Listening… (you interrupted the answer)");
+    });
+    session.on("resumed", () => { // not the user after all: the audio comes again from the cut
+      session.resumeAudio();
+      this.cut = false;
+      this.dropPartial();
+      this.showAgentState();
+      this.setStatus("Going on with the answer: the interruption was not a turn.");
+    });
 
     session.on("session", (m) => {
       if (session.phase === "stopping") return; // the answer being cancelled announced itself
+      this.cut = false;
       this.answerStartedAt = performance.now();
       this.answerFor(m.session_id);
       setGrowing(ui.textProgress, ui.textPct, "…"); // the status line: followPhases
@@ -516,16 +657,17 @@ class VoicebotPage {
     session.onFirstAudio = (ms) => setMs(ui.ttfa, ms);
     session.onPlaybackStart = (ms) => {
       setMs(ui.playbackStart, ms);
-      this.mic?.setEchoGuard(true);
+      this.showAgentState();
       this.phases.refresh(); // "(speaking already)" while the answer is still being written
     };
 
     session.onFinished = ({ status, playedMs, sessionId }) => {
       this.refreshButtons();
-      this.mic?.setEchoGuard(false);
+      this.cut = false;
       ui.underruns.textContent = String(player.underruns);
       const a = this.answers.get(sessionId);
       a?.el.classList.remove("streaming");
+      if (a) a.el.dataset.playedMs = String(playedMs);
       if (status === "cancelled" || status === "stopped") a?.el.classList.add("interrupted");
       if (this.capture && !this.capture.ended) return; // the user is talking: keep "Listening…"
       const secs = (playedMs / 1000).toFixed(1);
@@ -537,7 +679,11 @@ class VoicebotPage {
 
     socket.onClose((ev) => {
       if (this.capture) this.abortCapture(this.capture);
-      if (!session.active) this.setStatus(`Disconnected (${ev.code}); sending a message reconnects.`, "warn");
+      const handsFree = ui.handsFreeBox.checked;
+      if (handsFree) this.stopListening();
+      if (!session.active) {
+        this.setStatus(`Disconnected (${ev.code}); sending a message${handsFree ? " or Hands-free" : ""} reconnects.`, "warn");
+      }
     });
 
     ui.talk.addEventListener("pointerdown", (e) => {
@@ -573,7 +719,8 @@ class VoicebotPage {
     });
     ui.stop.addEventListener("click", () => this.stopAnswer());
     ui.reset.addEventListener("click", () => this.newConversation());
-    ui.handsFree.addEventListener("change", () => this.toggleHandsFree());
+    ui.handsFreeBox.addEventListener("change", () => this.toggleHandsFree());
+    ui.mute.addEventListener("click", () => this.toggleMute());
   }
 
   // ---- init ----
@@ -581,14 +728,18 @@ class VoicebotPage {
   init() {
     const { ui, params } = this;
     setUpVoicePickers(ui.tts, ui.voice, params);
+    for (const picker of [ui.tts, ui.voice]) { // after the pickers' own handlers
+      picker.addEventListener("change", () => this.voiceChanged());
+    }
     this.refreshButtons();
     this.setListening(false);
+    this.setHandsFree(false);
     this.setStatus("Connecting…");
-    this.ensureConnected().then((ok) => ok && !this.session.active && !this.capture
+    this.ensureConnected().then((ok) => ok && !this.session.active && !this.capture && !ui.handsFreeBox.checked
       && this.setStatus("Ready: hold Talk (or Space) and speak, or type a message."));
     this.root.dataset.ready = "1";
     if (params.get("handsfree") === "1") {
-      ui.handsFree.checked = true;
+      ui.handsFreeBox.checked = true;
       this.toggleHandsFree();
     }
   }
