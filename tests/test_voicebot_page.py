@@ -246,7 +246,7 @@ class VoicebotPageTest(LiveServerTestCase):
     def test_hands_free_speech_over_an_answer_being_sent_clears_it_and_takes_the_next_turn(
             self) -> None:
         # The answer to the first question is long and written at 12 tokens/s: the server is
-        # still sending it when the second question starts, 2 s after the first ended.
+        # still sending it when the second question starts, 3 s after the first ended.
         wav = speech_wav("What can you do?", "Good morning.", pause_s=3.0)
         try:
             with self.browse("/voicebot/?handsfree=1", *FAKE_MIC,

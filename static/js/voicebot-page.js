@@ -551,12 +551,7 @@ class VoicebotPage {
       }
     });
     socket.on("speech_started", () => this.dropPartial()); // an earlier utterance was not a turn
-    socket.on("partial", (m) => {
-      this.showPartial((m.text ?? "").trim());
-      // Words over an answer the server has sent in full (it holds and clears only what it
-      // is still sending): stop it here, and the server cuts it to what was heard.
-      if (session.draining) this.bargeIn();
-    });
+    socket.on("partial", (m) => this.showPartial((m.text ?? "").trim()));
 
     socket.on("transcript", async (m) => {
       const text = (m.text ?? "").trim();
