@@ -530,8 +530,9 @@ async def test_a_slow_synthesis_sends_nothing_past_a_pause_nor_ahead_of_the_audi
     # Frames come at twice real time and nothing paces the sending: the sender waits for
     # each frame, which the synthesis hands it straight away.
     tts = Numbered(first_byte_ms=1, realtime_factor=2, ms_per_char=20)
-    engine = StreamEngine(tts, recorder.emit, config=EngineConfig(frame_ms=100))
-    run = asyncio.create_task(engine.run(text_once(LONG_SENTENCES[0])))  # one segment
+    one_segment = EngineConfig(frame_ms=100, first_max_words=0)
+    engine = StreamEngine(tts, recorder.emit, config=one_segment)
+    run = asyncio.create_task(engine.run(text_once(LONG_SENTENCES[0])))
     await until(lambda: engine.audio_sent_ms >= 300, "audio flows")
 
     engine.pause()
