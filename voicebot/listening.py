@@ -47,7 +47,7 @@ class TurnTaking:
     # an utterance); a pause between words is shorter. Holding costs nothing audible while
     # the listener still has queued audio to play.
     release_after_silence_ms: float = 400.0
-    early_transcribe_ms: float = 300.0  # before the end: the words are ready at the end
+    early_transcribe_ms: float = 400.0  # before the end: the words are ready at the end
     partial_every_ms: float = 1000.0
     max_utterance_ms: float = 30_000.0
 
