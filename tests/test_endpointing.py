@@ -166,11 +166,13 @@ def test_ends_mid_sentence(text: str, mid: bool) -> None:
     ("stop, tell me a joke instead", False),  # the user
     ("what about the ocean", False),
     ("Stop. What time is it?", False),  # common words of the answer, not its phrases
+    ("The see it is a bass and mysterious", True),  # chopped by a barge-in, garbled
+    ("Tell me more about the deep blue sea", False),
     ("unexplored", True),
     ("", False),
 ])
 def test_is_echo(heard: str, echo: bool) -> None:
     said = ("The ocean covers most of the planet, and the deep sea is still mostly "
             "unexplored. Once upon a time, it is said, what the sea hid was a stop for "
-            "ships.")
+            "ships. The sea is a vast and mysterious realm.")
     assert is_echo(heard, said) is echo

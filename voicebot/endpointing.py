@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from difflib import SequenceMatcher
 from itertools import pairwise
 
 IDLE, SPEAKING, ENDED = "idle", "speaking", "ended"
@@ -135,11 +136,15 @@ def ends_mid_sentence(text: str) -> bool:
     return bool(said) and said[-1] in CONTINUATIONS and not stripped.endswith(("?", "!"))
 
 
-def is_echo(heard: str, said: str, *, min_share: float = 0.5) -> bool:
+def is_echo(heard: str, said: str, *, min_share: float = 0.5,
+            min_sound_alike: float = 0.7) -> bool:
     """``heard`` is the bot's own voice coming back: at least ``min_share`` of its word
     pairs were said by the bot just so (Whisper changes a few words of a voice it hears
     through a room, but the bot's phrases stay; a user's own sentence shares common words
-    with the answer, rarely its pairs). A single word is an echo if the bot said it."""
+    with the answer, rarely its pairs), or, for audio chopped by a barge-in that Whisper
+    garbles ("the see it is a bass" for "the sea is a vast"), at least
+    ``min_sound_alike`` of its words (three or more) sound like the bot's, in its order.
+    A single word is an echo if the bot said it."""
     heard_words, said_words = words(heard), words(said)
     if not heard_words or not said_words:
         return False
@@ -147,4 +152,27 @@ def is_echo(heard: str, said: str, *, min_share: float = 0.5) -> bool:
         return heard_words[0] in said_words
     said_pairs = set(pairwise(said_words))
     pairs = list(pairwise(heard_words))
-    return sum(pair in said_pairs for pair in pairs) / len(pairs) >= min_share
+    if sum(pair in said_pairs for pair in pairs) / len(pairs) >= min_share:
+        return True
+    return (len(heard_words) >= 3 and
+            sound_alike_in_order(heard_words, said_words) / len(heard_words) >= min_sound_alike)
+
+
+def sound_alike_in_order(heard: list[str], said: list[str]) -> int:
+    """How many of the ``heard`` words match ``said`` words in the same order, a word
+    matching one spelled alike ("see" and "sea"; the longest common subsequence)."""
+    row = [0] * (len(said) + 1)
+    for word in heard:
+        diagonal = 0
+        for j, candidate in enumerate(said, start=1):
+            above = row[j]
+            row[j] = diagonal + 1 if alike(word, candidate) else max(row[j], row[j - 1])
+            diagonal = above
+    return row[-1]
+
+
+def alike(a: str, b: str) -> bool:
+    """The same word, or two of three letters or more spelled mostly alike."""
+    if a == b:
+        return True
+    return min(len(a), len(b)) >= 3 and SequenceMatcher(None, a, b).ratio() >= 0.6

@@ -230,6 +230,7 @@ class Row:
     user_turns: int = 0
     cleared: bool = False
     error: str = ""
+    heard: list[str] = field(default_factory=list)  # the false turns' words
 
 
 async def response_turn(dial: Dial, question: str, speech: bytes) -> Row:
@@ -277,7 +278,8 @@ async def noise_turn(dial: Dial, name: str, clip: bytes) -> Row:
     try:
         phone.say(silence(300) + clip + silence(2500))
         await phone.quiet()
-        return Row(name, user_turns=len(phone.transcripts("user")))
+        heard = phone.transcripts("user")
+        return Row(name, user_turns=len(heard), heard=heard)
     finally:
         await hang_up()
 
@@ -300,8 +302,9 @@ async def echo_turn(dial: Dial, question: bytes, delay_ms: float = 150.0,
             fed[0] = len(audio)
         phone.say(silence(2500))
         await phone.quiet()
+        heard = phone.transcripts("user")[1:]  # after the question
         return Row("own voice fed back", cleared=bool(phone.events("clear")),
-                   user_turns=len(phone.transcripts("user")) - 1)
+                   user_turns=len(heard), heard=heard)
     except TimeoutError:
         return Row("own voice fed back", error="no answer")
     finally:
