@@ -168,6 +168,7 @@ def test_ends_mid_sentence(text: str, mid: bool) -> None:
     ("Stop. What time is it?", False),  # common words of the answer, not its phrases
     ("The see it is a bass and mysterious", True),  # chopped by a barge-in, garbled
     ("Tell me more about the deep blue sea", False),
+    ("What is it?", False),  # the bot said "what", "is" and "it", far apart
     ("unexplored", True),
     ("", False),
 ])

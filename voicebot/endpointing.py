@@ -143,7 +143,8 @@ def is_echo(heard: str, said: str, *, min_share: float = 0.5,
     through a room, but the bot's phrases stay; a user's own sentence shares common words
     with the answer, rarely its pairs), or, for audio chopped by a barge-in that Whisper
     garbles ("the see it is a bass" for "the sea is a vast"), at least
-    ``min_sound_alike`` of its words (three or more) sound like the bot's, in its order.
+    ``min_sound_alike`` of its words (three or more) sound like a stretch of the bot's,
+    in its order.
     A single word is an echo if the bot said it."""
     heard_words, said_words = words(heard), words(said)
     if not heard_words or not said_words:
@@ -159,16 +160,23 @@ def is_echo(heard: str, said: str, *, min_share: float = 0.5,
 
 
 def sound_alike_in_order(heard: list[str], said: list[str]) -> int:
-    """How many of the ``heard`` words match ``said`` words in the same order, a word
-    matching one spelled alike ("see" and "sea"; the longest common subsequence)."""
-    row = [0] * (len(said) + 1)
-    for word in heard:
-        diagonal = 0
-        for j, candidate in enumerate(said, start=1):
-            above = row[j]
-            row[j] = diagonal + 1 if alike(word, candidate) else max(row[j], row[j - 1])
-            diagonal = above
-    return row[-1]
+    """The most ``heard`` words that match, in the same order, words of one stretch of
+    ``said`` hardly longer than what was heard (an echo is a stretch of the bot's speech,
+    not common words picked across it); a word matches one spelled alike ("see" and
+    "sea")."""
+    matches = [[alike(word, candidate) for candidate in said] for word in heard]
+    span = len(heard) + 2
+    best = 0
+    for start in range(max(1, len(said) - span + 1)):
+        row = [0] * (span + 1)  # the longest common subsequence, one row at a time
+        for match in matches:
+            diagonal = 0
+            for j, same in enumerate(match[start:start + span], start=1):
+                above = row[j]
+                row[j] = diagonal + 1 if same else max(row[j], row[j - 1])
+                diagonal = above
+        best = max(best, row[-1])
+    return best
 
 
 def alike(a: str, b: str) -> bool:

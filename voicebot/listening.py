@@ -212,7 +212,7 @@ class Listener:
         heard, _ = await self._transcribe(self.endpointer.audio)
         if self.endpointer.state != SPEAKING or self._released:
             return
-        if self._meaning(heard) is None:
+        if await self._meaning(heard) is None:
             await self.floor.interrupted()
         else:
             await self._release()
@@ -233,7 +233,7 @@ class Listener:
         self._ending = None
         if self._check is not None:
             self._check.cancel()
-        meaning = self._meaning(heard)
+        meaning = await self._meaning(heard)
         still_held = self._holding and not self._released
         barged = self._barged
         self._holding = self._barged = self._released = False
@@ -261,12 +261,13 @@ class Listener:
         self._released = True
         await self.floor.release(resume_from_cut=self._barged)
 
-    def _meaning(self, heard: str) -> str | None:
-        """Why an utterance is not the user's turn (``None``: it is)."""
+    async def _meaning(self, heard: str) -> str | None:
+        """Why an utterance is not the user's turn (``None``: it is). The echo check
+        compares with the whole answer (tens of ms for a long one): in a worker thread."""
         if not words(heard):
             return NO_WORDS
         said = self.floor.bot_said()
-        if said and is_echo(heard, said):
+        if said and await asyncio.to_thread(is_echo, heard, said):
             return ECHO
         return None
 

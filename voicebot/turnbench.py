@@ -255,8 +255,12 @@ async def barge_in_turn(dial: Dial, question: bytes, interruption: bytes) -> Row
     phone, hang_up = await dial()
     try:
         phone.say(silence(300) + question)
-        await phone.until(lambda r: sum(len(x.audio) for x in r) >= RATE * 2 * 1.5,
-                          timeout=60)
+        try:
+            await phone.until(lambda r: sum(len(x.audio) for x in r) >= RATE * 2 * 1.5,
+                              timeout=60)
+        except TimeoutError:
+            return Row("barge-in", error="no answer to speak over",
+                       heard=phone.transcripts("user"))
         phone.say(interruption, mark="interruption")
         await phone.until(finals("user", 2), timeout=60)
         onset = phone.said["interruption"][0] + voiced_span_ms(interruption)[0] / 1000
@@ -267,7 +271,8 @@ async def barge_in_turn(dial: Dial, question: bytes, interruption: bytes) -> Row
         return Row("barge-in", ms=ms, cleared=clear is not None,
                    user_turns=len(phone.transcripts("user")))
     except TimeoutError:
-        return Row("barge-in", error="the interruption was not taken")
+        return Row("barge-in", error="the interruption was not taken",
+                   cleared=bool(phone.events("clear")), heard=phone.transcripts("user"))
     finally:
         await hang_up()
 
