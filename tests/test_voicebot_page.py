@@ -7,6 +7,8 @@ import os
 import re
 import tempfile
 import wave
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from streaming.models import StreamSession
 from tests.browser import LiveServerTestCase
@@ -90,6 +92,21 @@ def speech_wav(*sentences: str, pause_s: float = 2.0, lead_s: float = 1.0) -> st
         wav.setframerate(rate)
         wav.writeframes(silence(lead_s) + silence(pause_s).join(spoken) + silence(2))
     return path
+
+
+@contextmanager
+def hands_free(test: LiveServerTestCase, *sentences: str,
+               **timing: float) -> Iterator[tuple[object, list]]:
+    """The voicebot page in hands-free mode, ready, its microphone a WAV of ``sentences``
+    (see ``speech_wav``): the page and the errors it logs."""
+    wav = speech_wav(*sentences, **timing)
+    try:
+        with test.browse("/voicebot/?handsfree=1", *FAKE_MIC,
+                         f"--use-file-for-fake-audio-capture={wav}%noloop") as (page, errors):
+            page.wait_for_function(READY)
+            yield page, errors
+    finally:
+        os.unlink(wav)
 
 
 def send_and_watch(page: object, text: str) -> list[tuple[str, object]]:
@@ -247,21 +264,16 @@ class VoicebotPageTest(LiveServerTestCase):
             self) -> None:
         # The answer to the first question is long and written at 12 tokens/s: the server is
         # still sending it when the second question starts, 3 s after the first ended.
-        wav = speech_wav("What can you do?", "Good morning.", pause_s=3.0)
-        try:
-            with self.browse("/voicebot/?handsfree=1", *FAKE_MIC,
-                             f"--use-file-for-fake-audio-capture={wav}%noloop") as (page, errors):
-                page.wait_for_function(READY)
-                page.evaluate(WATCH_TURNS)
-                wait_answered(page, 2)
-                log = [tuple(entry) for entry in page.evaluate("() => window.__turns")]
-                heard = page.locator("#chat .turn.user .text").all_inner_texts()
-                first = page.locator("#chat .turn.assistant").first
-                first_classes = first.get_attribute("class").split()
-                unheard = first.locator(".unheard").inner_text()
-                first_id = first.get_attribute("data-session-id")
-        finally:
-            os.unlink(wav)
+        with hands_free(self, "What can you do?", "Good morning.",
+                        pause_s=3.0) as (page, errors):
+            page.evaluate(WATCH_TURNS)
+            wait_answered(page, 2)
+            log = [tuple(entry) for entry in page.evaluate("() => window.__turns")]
+            heard = page.locator("#chat .turn.user .text").all_inner_texts()
+            first = page.locator("#chat .turn.assistant").first
+            first_classes = first.get_attribute("class").split()
+            unheard = first.locator(".unheard").inner_text()
+            first_id = first.get_attribute("data-session-id")
 
         assert errors == []
         assert [words_of(text) for text in heard] == [["what", "can", "you", "do"],
@@ -285,22 +297,17 @@ class HandsFreePageTest(LiveServerTestCase):
 
     def test_two_questions_a_pause_apart_get_two_transcripts_and_two_answers_heard(
             self) -> None:
-        wav = speech_wav("My name is Ada.", "What is my name?", pause_s=3.0)
-        try:
-            with self.browse("/voicebot/?handsfree=1", *FAKE_MIC,
-                             f"--use-file-for-fake-audio-capture={wav}%noloop") as (page, errors):
-                page.wait_for_function(READY)
-                wait_answered(page, 2)
-                heard = page.locator("#chat .turn.user .text").all_inner_texts()
-                still_pending = page.locator("#chat .turn[data-pending]").count()
-                answers = page.locator("#chat .turn.assistant")
-                played = [int(ms) for ms in answers.evaluate_all(
-                    "els => els.map((el) => el.dataset.playedMs)")]
-                session_ids = answers.evaluate_all("els => els.map((el) => el.dataset.sessionId)")
-                second_answer = answers.nth(1).locator(".text").inner_text()
-                details = stream_details(page)
-        finally:
-            os.unlink(wav)
+        with hands_free(self, "My name is Ada.", "What is my name?",
+                        pause_s=3.0) as (page, errors):
+            wait_answered(page, 2)
+            heard = page.locator("#chat .turn.user .text").all_inner_texts()
+            still_pending = page.locator("#chat .turn[data-pending]").count()
+            answers = page.locator("#chat .turn.assistant")
+            played = [int(ms) for ms in answers.evaluate_all(
+                "els => els.map((el) => el.dataset.playedMs)")]
+            session_ids = answers.evaluate_all("els => els.map((el) => el.dataset.sessionId)")
+            second_answer = answers.nth(1).locator(".text").inner_text()
+            details = stream_details(page)
 
         assert errors == []
         first, second = (words_of(text) for text in heard)
@@ -317,18 +324,12 @@ class HandsFreePageTest(LiveServerTestCase):
 
     def test_agent_state_goes_listening_thinking_speaking_listening_and_the_words_show_first(
             self) -> None:
-        wav = speech_wav("What can you do?")
-        try:
-            with self.browse("/voicebot/?handsfree=1", *FAKE_MIC,
-                             f"--use-file-for-fake-audio-capture={wav}%noloop") as (page, errors):
-                page.wait_for_function(READY)
-                page.evaluate(WATCH_TURNS)
-                wait_answered(page, 1)
-                log = [tuple(entry) for entry in page.evaluate("() => window.__turns")]
-                label = page.inner_text("#agent-state")
-                mute = page.get_attribute("#mute", "aria-pressed"), page.is_enabled("#mute")
-        finally:
-            os.unlink(wav)
+        with hands_free(self, "What can you do?") as (page, errors):
+            page.evaluate(WATCH_TURNS)
+            wait_answered(page, 1)
+            log = [tuple(entry) for entry in page.evaluate("() => window.__turns")]
+            label = page.inner_text("#agent-state")
+            mute = page.get_attribute("#mute", "aria-pressed"), page.is_enabled("#mute")
 
         assert errors == []
         states = [entry[1] for entry in log if entry[0] == "agent"]
@@ -344,29 +345,24 @@ class HandsFreePageTest(LiveServerTestCase):
 
     def test_muted_hands_free_streams_silence_so_speech_takes_no_turn_until_unmuted(
             self) -> None:
-        wav = speech_wav("My name is Ada.", lead_s=3.0)  # time to mute before it is said
-        try:
-            with self.browse("/voicebot/?handsfree=1", *FAKE_MIC,
-                             f"--use-file-for-fake-audio-capture={wav}%noloop") as (page, errors):
-                page.wait_for_function(READY)
-                page.evaluate(WATCH_MIC)
-                page.wait_for_function(
-                    "() => document.querySelector('#voicebot-app').dataset.handsfree === '1'")
-                page.click("#mute")
-                muted = (page.get_attribute("#mute", "aria-pressed"),
-                         page.get_attribute("#agent-state", "data-agent-state"),
-                         page.inner_text("#agent-state"))
-                page.wait_for_function(SPOKE_AND_FELL_SILENT, timeout=30_000)  # said, muted
-                page.click("#mute")
-                unmuted = (page.get_attribute("#mute", "aria-pressed"),
-                           page.get_attribute("#agent-state", "data-agent-state"))
-                # A typed turn, answered well after a turn from the speech would have come.
-                send_and_watch(page, "Hello.")
-                users = page.locator("#chat .turn.user .text").all_inner_texts()
-                details = stream_details(page)
-                still_hands_free = page.get_attribute("#voicebot-app", "data-handsfree")
-        finally:
-            os.unlink(wav)
+        # Time to mute before it is said.
+        with hands_free(self, "My name is Ada.", lead_s=3.0) as (page, errors):
+            page.evaluate(WATCH_MIC)
+            page.wait_for_function(
+                "() => document.querySelector('#voicebot-app').dataset.handsfree === '1'")
+            page.click("#mute")
+            muted = (page.get_attribute("#mute", "aria-pressed"),
+                     page.get_attribute("#agent-state", "data-agent-state"),
+                     page.inner_text("#agent-state"))
+            page.wait_for_function(SPOKE_AND_FELL_SILENT, timeout=30_000)  # said, muted
+            page.click("#mute")
+            unmuted = (page.get_attribute("#mute", "aria-pressed"),
+                       page.get_attribute("#agent-state", "data-agent-state"))
+            # A typed turn, answered well after a turn from the speech would have come.
+            send_and_watch(page, "Hello.")
+            users = page.locator("#chat .turn.user .text").all_inner_texts()
+            details = stream_details(page)
+            still_hands_free = page.get_attribute("#voicebot-app", "data-handsfree")
 
         assert errors == []
         assert muted == ("true", "idle", "Muted") and unmuted == ("false", "listening")
