@@ -154,11 +154,18 @@ class Listener:
         if endpointer.state != SPEAKING:
             return
         if endpointer.silence_ms == 0:
-            self._early = None  # more speech: what was started no longer covers it
+            self._drop_early()  # more speech: what was started no longer covers it
         elif (self._early is None and endpointer.silence_ms
               >= self.config.end_silence_ms - self.config.early_transcribe_ms):
             self._early = (endpointer.speech_ms, asyncio.create_task(
                 self._transcribe(endpointer.audio), name="listener-early"))
+
+    def _drop_early(self) -> None:
+        """Cancel an early transcription that no longer covers the utterance (so the
+        recognizer does not spend its turn on it)."""
+        if self._early is not None:
+            self._early[1].cancel()
+            self._early = None
 
     def _maybe_partial(self) -> None:
         """Every ``partial_every_ms`` of an utterance, transcribe it so far (one at a
@@ -219,10 +226,11 @@ class Listener:
 
     async def _utterance_ended(self) -> None:
         ended_at = time.monotonic() - self.endpointer.silence_ms / 1000
-        early, self._early = self._early, None
-        if early is not None and early[0] == self.endpointer.speech_ms:
-            heard, stt_ms = await early[1]  # no speech since it started
+        if self._early is not None and self._early[0] == self.endpointer.speech_ms:
+            early, self._early = self._early[1], None
+            heard, stt_ms = await early  # no speech since it started
         else:
+            self._drop_early()
             heard, stt_ms = await self._transcribe(self.endpointer.audio)
         if ends_mid_sentence(heard) and not self._extended:
             self._extended = True
