@@ -29,7 +29,7 @@ CASES = [
     pytest.param(
         MODEL_ANSWER,
         "How to brew great coffee. Brewing at home is easy and cheap. Here's what you "
-        "need: Fresh beans (15 g per cup). Water at about 93 degrees Celsius. A good "
+        "need: Fresh beans (15 grams per cup). Water at about 93 degrees Celsius. A good "
         "grinder. Steps. 1, Grind the beans medium-fine. 2, Heat the kettle to 93 degrees "
         "Celsius, then pour. 3, Press and enjoy! Tip: 80 percent of the flavor comes from "
         "the beans.",
@@ -81,12 +81,12 @@ CASES = [
         id="math-symbols",
     ),
     pytest.param("Takes ~3 hours & costs ≈ $5; 10 >= 5 and 2 > 1.",
-                 "Takes about 3 hours and costs about $5; 10 greater than or equal to 5 and "
+                 "Takes about 3 hours and costs about 5 dollars; 10 greater than or equal to 5 and "
                  "2 greater than 1.", id="about-and-comparisons"),
     pytest.param(
         "| Plan | Price | Storage |\n|:-----|------:|:-------:|\n| Free | $0 | 5 GB |\n"
         "| Pro | $9.99 | 1 TB |",
-        "Plan, Price, Storage. Free, $0, 5 GB. Pro, $9.99, 1 TB.",
+        "Plan, Price, Storage. Free, 0 dollars, 5 gigabytes. Pro, 9 dollars 99, 1 terabyte.",
         id="table",
     ),
     pytest.param("***Warning:*** do not ~~skip~~ this <em>step</em>.<br>Really &amp; truly.",
