@@ -26,7 +26,15 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, M
 from dataclasses import asdict, dataclass, field
 
 from streaming.audio import WholeSamples
-from streaming.protocols import TTS, ProviderError, TruncatedSpeech, logged_error, stream_marker
+from streaming.captions import as_rows, estimate_words, onto_text, words_heard
+from streaming.protocols import (
+    TTS,
+    ProviderError,
+    TruncatedSpeech,
+    Word,
+    logged_error,
+    stream_marker,
+)
 from streaming.scheduling import need_by
 from streaming.segmenter import Segmenter
 
@@ -76,6 +84,7 @@ class SegmentTiming:
     end_ms: float | None = None
     bytes: int = 0
     audio_offset_ms: float = 0.0  # where this segment's audio starts in the stream
+    words: list[list] | None = None  # [text, start_ms, end_ms] of each word, in its audio
 
     def audio_ms(self, sample_rate: int) -> float:
         """Duration of the audio sent for this segment."""
@@ -103,7 +112,8 @@ class StreamResult:
         """The part of the output a listener heard after ``played_ms`` of playback.
 
         Whole segments played to their end are kept; the segment playing at the cut keeps
-        the share of its words matching the share of its audio that was played.
+        the words more than half played by its word timings (or, without them, the share
+        of its words matching the share of its audio that was played).
         """
         heard: list[str] = []
         for seg in self.segments:
@@ -114,8 +124,11 @@ class StreamResult:
                 heard.append(seg.text)
                 continue
             words = seg.text.split()
-            share = (played_ms - seg.audio_offset_ms) / duration
-            kept = words[: round(len(words) * share)]
+            into = played_ms - seg.audio_offset_ms
+            if seg.words is not None:
+                kept = words[: words_heard([Word(*row) for row in seg.words], into)]
+            else:
+                kept = words[: round(len(words) * into / duration)]
             if kept:
                 heard.append(" ".join(kept))
             break
@@ -224,15 +237,21 @@ class SegmentAudio:
         self.received = 0  # bytes synthesized for this segment
         self.held = 0  # bytes synthesized and not taken by the sender
         self.hold_bytes = hold_bytes
+        self.words: list[Word] = []  # timed by the TTS, in ms from the segment's start
         self.done = False
+        self.announced = False  # the sender has announced this segment
         self.taken = False  # the sender has taken a frame of this segment
         self.error: Exception | None = None
         self._framer = framer
         self._sender: asyncio.Future | None = None  # the sender, waiting for frames
         self._reader: asyncio.Future | None = None  # the synthesis, waiting for room
 
-    def split(self, chunk: bytes) -> list[bytes]:
-        """A provider chunk as whole-sample frames (counted as received)."""
+    def split(self, chunk: bytes, sample_rate: int) -> list[bytes]:
+        """A provider chunk as whole-sample frames (counted as received); the timings of
+        the words it says (a ``SpeechChunk``) are kept from where it starts."""
+        at = self.received / 2 / sample_rate * 1000
+        self.words.extend(Word(w.text, at + w.start_ms, at + w.end_ms)
+                          for w in getattr(chunk, "words", ()))
         frames = self._framer.split(chunk)
         self.received += sum(len(frame) for frame in frames)
         return frames
@@ -260,6 +279,7 @@ class SegmentAudio:
         """Drop every frame held (for a fresh start); returns the bytes dropped."""
         dropped = self.held
         self.frames.clear()
+        self.words.clear()
         self.received -= dropped
         self.held = 0
         return dropped
@@ -622,9 +642,24 @@ class StreamEngine:
                 audio.close(exc)
                 return
         segment.end_ms = self.timeline.mark("tts_end", segment.index)
+        segment.words = as_rows(self._timed_words(segment, audio))
         self._progress.synth_chars += len(segment.text)
         audio.close()
+        await self._send_words(segment, audio)
         await self._send_progress(now=True)  # a finished segment is news: never held back
+
+    def _timed_words(self, segment: SegmentTiming, audio: SegmentAudio) -> list[Word]:
+        """The segment's words timed in its audio: by the TTS when it timed every word it
+        said, else estimated from their length over the audio's length."""
+        spoken = audio.words
+        if [w.text for w in spoken] != segment.spoken.split():
+            spoken = estimate_words(segment.spoken, self._ms(audio.received))
+        return onto_text(segment.text, spoken)
+
+    async def _send_words(self, segment: SegmentTiming, audio: SegmentAudio) -> None:
+        """Send the segment's word timings once it is announced and they are known."""
+        if audio.announced and segment.words is not None:
+            await self._emit({"type": "words", "index": segment.index, "words": segment.words})
 
     async def _synthesize_into(self, segment: SegmentTiming, audio: SegmentAudio) -> None:
         speech = self.tts.synthesize(segment.spoken, voice=self.voice)
@@ -634,7 +669,7 @@ class StreamEngine:
                     continue
                 if segment.first_byte_ms is None:
                     segment.first_byte_ms = self.timeline.mark("tts_first_byte", segment.index)
-                frames = audio.split(chunk)
+                frames = audio.split(chunk, self.sample_rate)
                 self._bytes_synthesized += sum(len(frame) for frame in frames)
                 # The sender waits for this segment: send what the pacing allows now from
                 # here, saving a task hop per frame; the rest waits for the sender (which also
@@ -651,8 +686,12 @@ class StreamEngine:
         """Send the segments in order: each one's announcement, then its frames."""
         while (item := await started.get()) is not None:
             segment, audio = item
-            await self._emit({"type": "segment", "index": segment.index, "text": segment.text})
-            segment.audio_offset_ms = self.audio_sent_ms
+            segment.audio_offset_ms = self.audio_sent_ms + self._ms(
+                sum(len(frame) for _, frame in self._resend))  # where its first frame lands
+            await self._emit({"type": "segment", "index": segment.index, "text": segment.text,
+                              "audio_ms": round(segment.audio_offset_ms, 1)})
+            audio.announced = True
+            await self._send_words(segment, audio)
             async for frame in audio:
                 await self._send_audio(segment, frame)
             self._unsent -= 1

@@ -98,6 +98,9 @@ class SegmentRecord(models.Model):
     audio_offset_ms = models.FloatField(default=0)
     audio_ms = models.FloatField(default=0)
     bytes = models.PositiveIntegerField(default=0)
+    words = models.JSONField(null=True, blank=True,
+                             help_text="Each word with when it is said: [text, start_ms, end_ms] "
+                                       "from the start of the segment's audio.")
 
     class Meta:
         ordering = ["session", "index"]

@@ -59,7 +59,8 @@ class LLM(Adapter, Protocol):
 
 @runtime_checkable
 class TTS(Adapter, Protocol):
-    """Streams raw PCM s16le mono at ``sample_rate`` for one text segment."""
+    """Streams raw PCM s16le mono at ``sample_rate`` for one text segment (chunks may be
+    ``SpeechChunk``: then they also say when each word is spoken)."""
 
     sample_rate: int
     voices: Sequence[str] = ()  # configured voices, the default first
@@ -86,6 +87,20 @@ class Word:
     text: str
     start_ms: float
     end_ms: float
+
+
+class SpeechChunk(bytes):
+    """What a TTS may yield instead of plain ``bytes``: the audio, with the timings of the
+    words said in it (``words``, in ms from the start of this chunk; each word of the text
+    once, in order, over all the chunks of one ``synthesize`` call)."""
+
+    words: tuple[Word, ...]
+
+    def __new__(cls, audio: bytes = b"", words: Iterable[Word] = ()) -> SpeechChunk:
+        """The ``audio`` carrying ``words`` (their timings)."""
+        chunk = super().__new__(cls, audio)
+        chunk.words = tuple(words)
+        return chunk
 
 
 class Transcript(str):

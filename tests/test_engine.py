@@ -19,6 +19,7 @@ from streaming.engine import (
     TextInput,
     text_once,
 )
+from streaming.protocols import SpeechChunk, Word
 from streaming.scheduling import need_by
 from streaming.simulated import SimulatedLLM, SimulatedTTS
 
@@ -88,7 +89,7 @@ async def test_segments_and_audio_keep_their_order() -> None:
     indices = [recorder.events[i][1]["index"] for i in segment_positions]
     assert indices == list(range(len(result.segments))) and len(indices) >= 3
     for position in segment_positions:  # every segment's audio follows its announcement
-        assert kinds[position + 1] == "audio"
+        assert next(k for k in kinds[position + 1:] if k != "words") == "audio"
     assert kinds[0] == "segment" and kinds[-1] == "progress"
     audio = b"".join(e for k, e in recorder.events if k == "audio")
     assert len(audio) == result.metrics["bytes"] == sum(s.bytes for s in result.segments)
@@ -561,3 +562,66 @@ async def test_stop_while_paused_cancels_every_task() -> None:
 
     assert result.status == CANCELLED
     assert not [t for t in asyncio.all_tasks() if t.get_name().startswith("stream-")]
+
+
+class TimedTTS(SimulatedTTS):
+    """Times its words as a TTS with exact timings does: the first word takes 90% of the
+    audio, the rest share the last 10% (far from an even pace)."""
+
+    async def synthesize(self, text: str, *, voice: str | None = None) -> AsyncIterator[bytes]:
+        audio = b"".join([frame async for frame in super().synthesize(text, voice=voice)])
+        length = len(audio) / 2 / self.sample_rate * 1000
+        tokens = text.split()
+        rest = length * 0.1 / max(1, len(tokens) - 1)
+        words = [Word(tokens[0], 0, length * 0.9)]
+        words += [Word(t, length * 0.9 + i * rest, length * 0.9 + (i + 1) * rest)
+                  for i, t in enumerate(tokens[1:])]
+        half = len(audio) // 4 * 2
+        yield SpeechChunk(audio[:half], [w for w in words if w.start_ms < length / 2])
+        later = [Word(w.text, w.start_ms - length / 2, w.end_ms - length / 2)
+                 for w in words if w.start_ms >= length / 2]
+        yield SpeechChunk(audio[half:], later)
+
+
+async def test_each_segment_gets_its_word_timings_after_its_announcement() -> None:
+    recorder = Recorder()
+    engine = StreamEngine(fast_tts(), recorder.emit)
+
+    result = await engine.run(text_once(REPLY))
+
+    rate = engine.sample_rate
+    announced = {e["index"]: i for i, (k, e) in enumerate(recorder.events) if k == "segment"}
+    timed = {e["index"]: (i, e["words"]) for i, (k, e) in enumerate(recorder.events)
+             if k == "words"}
+    assert set(timed) == set(announced) == set(range(len(result.segments)))
+    for segment in result.segments:
+        position, words = timed[segment.index]
+        assert position > announced[segment.index]
+        assert [w[0] for w in words] == segment.text.split() and words == segment.words
+        assert words[0][1] == 0 and words[-1][2] == pytest.approx(segment.audio_ms(rate), abs=0.1)
+        event = recorder.events[announced[segment.index]][1]
+        assert event["audio_ms"] == round(segment.audio_offset_ms, 1)
+
+
+async def test_word_timings_given_by_the_tts_are_kept_across_its_chunks() -> None:
+    tts = TimedTTS(first_byte_ms=5, realtime_factor=50, ms_per_char=20)
+    engine = StreamEngine(tts, Recorder().emit)
+
+    result = await engine.run(text_once("Wonderful, say it again please."))
+
+    segment = result.segments[0]
+    length = segment.audio_ms(engine.sample_rate)
+    assert [w[0] for w in segment.words] == segment.text.split()
+    assert segment.words[0][2] == pytest.approx(length * 0.9, abs=0.1)
+    assert segment.words[-1][2] == pytest.approx(length, abs=0.1)
+
+
+async def test_heard_text_follows_the_word_timings_not_the_share_of_words() -> None:
+    tts = TimedTTS(first_byte_ms=5, realtime_factor=50, ms_per_char=20)
+    engine = StreamEngine(tts, Recorder().emit)
+    result = await engine.run(text_once("Wonderful, say it again please."))
+    length = result.segments[0].audio_ms(engine.sample_rate)
+
+    # 60% played: four words out of five by share, but only the first one by its timing
+    assert result.heard_text(length * 0.6, engine.sample_rate) == "Wonderful,"
+    assert result.heard_text(length * 0.96, engine.sample_rate) == "Wonderful, say it"

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Iterator
+from itertools import pairwise
 
 import pytest
 
@@ -197,3 +198,53 @@ async def test_fifo_scheduling_runs_requests_in_arrival_order(
     started, a, b_first = await run_two_streams_on_one_worker("fifo", monkeypatch)
 
     assert started[:5] == [*a[:4], b_first]
+
+
+async def test_piper_times_every_written_word_inside_the_audio_of_its_sentence() -> None:
+    tts = PiperTTS(max_workers=1)
+    text = "Hello there, friend. It weighs 1,026 pounds!"
+
+    chunks = [chunk async for chunk in tts.synthesize(text, voice=None)]
+
+    assert [[w.text for w in c.words] for c in chunks] == [
+        ["Hello", "there,", "friend."], ["It", "weighs", "1,026", "pounds!"]]
+    for chunk in chunks:
+        length = len(chunk) / 2 / tts.sample_rate * 1000
+        words = chunk.words
+        assert 0 < words[0].start_ms and words[-1].end_ms < length  # silence at both ends
+        assert all(w.start_ms < w.end_ms <= n.start_ms for w, n in pairwise(words))
+    *_, number, pounds = chunks[1].words
+    assert number.end_ms - number.start_ms > 2 * (pounds.end_ms - pounds.start_ms)  # 4 words
+
+
+def test_word_clock_times_written_words_by_the_phonemes_espeak_said_for_them() -> None:
+    # "It 12 ok." said as "ɪt twɛlv oʊkeɪ." : 1 + 1 + 1 spoken words; samples per phoneme,
+    # with the start and end markers' samples first and last
+    phonemes = ["ɪ", "t", " ", "t", "w", "ɛ", "l", "v", " ", "o", "k", "."]
+    samples = [100, 10, 10, 50, 10, 10, 10, 10, 10, 50, 20, 20, 300, 100]
+    clock = piper.WordClock("It 12 ok.", [1, 1, 1], 3, 1000)
+
+    words = clock.words(phonemes, samples)
+
+    assert [(w.text, w.start_ms, w.end_ms) for w in words] == [
+        ("It", 100.0, 120.0), ("12", 170.0, 220.0), ("ok.", 270.0, 310.0)]
+
+
+def test_word_clock_shares_spoken_words_out_when_espeak_said_them_differently() -> None:
+    # four written words counted as 1 each, but the sentence came out as two spoken words
+    phonemes = ["a", " ", "b"]
+    clock = piper.WordClock("one two three four", [1, 1, 1, 1], 2, 1000)
+
+    words = clock.words(phonemes, [0, 10, 10, 10, 0])
+
+    assert [w.text for w in words] == ["one", "two", "three", "four"]
+    assert words[0].end_ms <= words[-1].start_ms and words[-1].end_ms == 30.0
+
+
+def test_word_clock_gives_a_word_said_as_nothing_an_instant_before_the_next() -> None:
+    clock = piper.WordClock("— hello", [0, 1], 1, 1000)
+
+    words = clock.words(["h", "i"], [5, 10, 10, 5])
+
+    assert [(w.text, w.start_ms, w.end_ms) for w in words] == [
+        ("—", 5.0, 5.0), ("hello", 5.0, 25.0)]

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from functools import cached_property
+from itertools import accumulate
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.protocols import TTS, ProviderError, logged_error
+from streaming.protocols import TTS, ProviderError, SpeechChunk, Word, logged_error
 from streaming.scheduling import DeadlinePool, need_by
 
+logger = logging.getLogger(__name__)
 WARM_UP_TEXT = "Ready."
+_PAUSES = frozenset(",.;:!?…—–-\"'()[]")  # punctuation phonemes: pauses, not words
+WORD_COUNTS_KEPT = 20_000  # written words whose spoken length is remembered
 MAX_STEP_CHARS = 250  # the segmenter's longest merged segment: normal text is never cut
 # ONNX Runtime is not fork-safe: a process must load its voice itself, never inherit it.
 _voices: dict[tuple[str, int], object] = {}
@@ -57,9 +62,101 @@ def load_voice(model_path: Path, config_path: Path, threads: int = 1) -> object:
             options.inter_op_num_threads = 1
             config = json.loads(Path(config_path).read_text(encoding="utf-8"))
             session = onnxruntime.InferenceSession(
-                str(model_path), sess_options=options, providers=["CPUExecutionProvider"])
+                _with_alignments(model_path), sess_options=options,
+                providers=["CPUExecutionProvider"])
             _voices[key] = PiperVoice(config=PiperConfig.from_dict(config), session=session)
         return _voices[key]
+
+
+def _with_alignments(model_path: Path) -> bytes | str:
+    """The model, patched in memory to also output each phoneme's sample count (exact word
+    timings); the file as it is when it cannot be (then timings are estimated)."""
+    try:
+        import onnx
+        from piper.patch_voice_with_alignment import add_alignment_output
+
+        model = onnx.load(str(model_path))
+        add_alignment_output(model)
+        return model.SerializeToString()
+    except (ImportError, ValueError) as exc:  # no onnx, or no such output in this model
+        logger.warning("Piper word timings will be estimated: %s", exc)
+        return str(model_path)
+
+
+def _spoken_words(voice: object, word: str) -> int:
+    """How many words espeak says for one written word ("1,026" is four)."""
+    return sum(len(_groups(sentence)) for sentence in voice.phonemize(word))
+
+
+def _groups(phonemes: Sequence[str]) -> list[list[int]]:
+    """The indices of each spoken word's phonemes (words are separated by spaces;
+    punctuation is a pause, not part of a word)."""
+    groups: list[list[int]] = [[]]
+    for i, phoneme in enumerate(phonemes):
+        if phoneme == " ":
+            groups.append([])
+        elif phoneme not in _PAUSES:
+            groups[-1].append(i)
+    return [g for g in groups if g]
+
+
+def _owners(counts: Sequence[int], total: int) -> list[int]:
+    """For each of ``total`` spoken words in order, the written word it belongs to: in
+    order by ``counts`` when they add up, else shared out in proportion."""
+    written = sum(counts)
+    owners: list[int] = []
+    for index, count in enumerate(counts):
+        owners.extend([index] * count)
+    if written == total:
+        return owners
+    if not written:
+        return [0] * total
+    return [owners[min(written - 1, g * written // total)] for g in range(total)]
+
+
+class WordClock:
+    """Times the written words of one text in Piper's chunks of it, a chunk at a time.
+
+    ``counts`` are the spoken words of each written word ("1,026" is four), ``total`` the
+    spoken words of the whole text. Each chunk comes with its phonemes and the samples of
+    each (start and end markers included), as Piper's alignments give them. A written word
+    is timed from its first phoneme's start to its last one's end in the chunk where it
+    starts; one said as nothing gets an instant before the next word (or after the last).
+    """
+
+    def __init__(self, text: str, counts: Sequence[int], total: int, sample_rate: int) -> None:
+        self._tokens = text.split()
+        self._owners = _owners(counts, total)
+        self._rate = sample_rate
+        self._spoken = 0  # spoken words passed
+        self._written = 0  # written words timed
+
+    def words(self, phonemes: Sequence[str], samples: Sequence[int]) -> list[Word]:
+        """The words this chunk says, in ms from its start."""
+        tokens, owners, total = self._tokens, self._owners, len(self._owners)
+        ends = list(accumulate(samples))
+        starts = [0, *ends[:-1]]
+        spans: dict[int, list[float]] = {}
+        for group in _groups(phonemes):
+            owner = owners[min(self._spoken, total - 1)] if total else 0
+            self._spoken += 1
+            start = float(starts[group[0] + 1]) * 1000 / self._rate  # [0]: the start marker
+            end = float(ends[group[-1] + 1]) * 1000 / self._rate
+            if owner in spans:
+                spans[owner][1] = max(spans[owner][1], end)
+            elif owner >= self._written:
+                spans[owner] = [start, end]
+        words: list[Word] = []
+        for owner, (start, end) in sorted(spans.items()):
+            at = round(start, 1)
+            words.extend(Word(t, at, at) for t in tokens[self._written:owner])
+            words.append(Word(tokens[owner], at, round(end, 1)))
+            self._written = owner + 1
+        if self._spoken >= total:  # the last words: any left were said as nothing
+            at = words[-1].end_ms if words else 0.0
+            words.extend(Word(t, at, at) for t in tokens[self._written:])
+            self._written = len(tokens)
+        return words
 
 
 def pieces(text: str, limit: int) -> Iterator[str]:
@@ -89,6 +186,7 @@ class PiperTTS(TTS):
         self._warm = threading.Event()
         self._warming = False
         self.load_error = ""
+        self._word_counts: dict[str, int] = {}
 
     @cached_property
     def _paths(self) -> tuple[Path, Path]:
@@ -139,6 +237,14 @@ class PiperTTS(TTS):
         elif item is DeadlinePool.DONE and not self.load_error:
             self._warm.set()
 
+    def _spoken_words(self, voice: object, word: str) -> int:
+        """``_spoken_words``, remembered for the most recent words."""
+        if (count := self._word_counts.get(word)) is None:
+            if len(self._word_counts) >= WORD_COUNTS_KEPT:
+                self._word_counts.clear()
+            count = self._word_counts[word] = _spoken_words(voice, word)
+        return count
+
     def _sentences(self, text: str) -> Iterator[bytes]:
         """One step per sentence: its s16le PCM (the first step loads the voice if needed).
 
@@ -148,8 +254,15 @@ class PiperTTS(TTS):
         """
         voice = load_voice(*self._paths, self._threads)
         for piece in pieces(text, MAX_STEP_CHARS):
-            for chunk in voice.synthesize(piece):
-                yield chunk.audio_int16_bytes
+            total = sum(len(_groups(s)) for s in voice.phonemize(piece))
+            counts = [self._spoken_words(voice, token) for token in piece.split()]
+            clock = WordClock(piece, counts, total, voice.config.sample_rate)
+            for chunk in voice.synthesize(piece, include_alignments=True):
+                if not chunk.phoneme_alignments:  # no timings: the engine estimates them
+                    yield chunk.audio_int16_bytes
+                    continue
+                samples = [int(a.num_samples) for a in chunk.phoneme_alignments]
+                yield SpeechChunk(chunk.audio_int16_bytes, clock.words(chunk.phonemes, samples))
 
     async def synthesize(self, text: str, *, voice: str | None = None) -> AsyncIterator[bytes]:
         """Yield s16le PCM, a sentence at a time, synthesized off the event loop."""
