@@ -45,7 +45,11 @@ from __future__ import annotations
 import re
 
 _CANDIDATE_RE = re.compile(r"[.!?\u2026,;:\n\-\u2013\u2014]")
-_RUN_RE = re.compile(r"[.!?\u2026]+")
+# A run of sentence marks; dots spaced by one blank (". . .", "word. . . .") are one run,
+# but not a dot that starts a word (". .NET").
+_RUN_RE = re.compile(
+    r"[.!?\u2026]+(?:[ \u00a0][.\u2026]+(?![^\s\"'\u201d\u2019\u00bb)\]}*_`]))*"
+)
 _NONSPACE_RE = re.compile(r"\S")
 _SPACE_RE = re.compile(r"\s")
 _LAST_SPACE_RE = re.compile(r".*\s", re.DOTALL)
@@ -324,13 +328,31 @@ class Segmenter:
                 or (low in _NUMBER_ABBREVIATIONS and y.isdigit())
             ):
                 return ("skip", e, False)
-        elif "!" not in run and "?" not in run and y == "I":  # ellipsis + pronoun I
-            if n + 1 == len(buf):
+        elif "!" not in run and "?" not in run:  # an ellipsis
+            goes_on = self._ellipsis_goes_on(j, e, c, n)
+            if goes_on is None:
                 return self._miss(final)
-            if not buf[n + 1].isalpha():
+            if goes_on:
                 return ("skip", e, False)
         hard = self._gap_hard(c, n, final)
         return _NEED if hard is None else ("cut", c, hard)
+
+    def _ellipsis_goes_on(self, j: int, e: int, c: int, n: int) -> bool | None:
+        """Does the ellipsis ``_buf[j:e]`` (closers up to ``c``, then a word that is not
+        lowercase at ``n``) leave its sentence open? None: need the next character."""
+        buf = self._buf
+        run = buf[j:e]
+        if j and buf[j - 1] in "[(" and buf[e] in "])":  # "[...]", "(...)": an omission
+            return True
+        if (" " in run or "\u00a0" in run) and run.count(".") + 3 * run.count("\u2026") < 4:
+            return True  # ". . ." within a sentence (". . . ." ends one)
+        if buf.count("\u201c", 0, c) > buf.count("\u201d", 0, c) or buf.count('"', 0, c) % 2:
+            return True  # trailing off inside an open quotation: '"I... Never mind," she'
+        if buf[n] != "I":
+            return False
+        if n + 1 == len(buf):
+            return None
+        return not buf[n + 1].isalpha()  # "Well... I think" (not "It")
 
     def _missing_space(self, j: int, c: int, final: bool) -> _Decision:
         """``end.Next``: cut after the period if both sides look like plain words."""
