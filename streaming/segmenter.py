@@ -24,17 +24,27 @@ Rules (see also tests/test_segmenter.py):
   sentence end after an abbreviation (case-insensitive, *including* ``etc.``, ``Inc.``
   and ``U.S.`` even before a capital: we prefer not cutting), a single capital initial,
   a dotted acronym (``e.g``, ``a.m``), ``No./Fig./Vol./p.`` before a digit, or a list
-  number (``1.``-``999.``) opening the unit or following a colon ("Steps: 1. Mix").
-  Other numbers (years, prices, ``42.``) do end sentences; ``3.14``, ``10:30`` and
-  ``1,000`` never contain a boundary (no whitespace after the mark).
-* An ellipsis followed by the pronoun ``I`` ("Well... I think so") does not end one.
+  item marker (``1.``-``999.``, ``a.``, ``iv.``, ``2.)``) that opens a list: first in
+  the unit (after markup or a bullet: "• 9."), a first item after a colon ("Steps:
+  1. Mix"), numbering a one-word label ("**Step 1.**"), or the next marker of a list the
+  unit opened. Other numbers (years, prices, ``42.``) do end sentences; ``3.14``,
+  ``10:30`` and ``1,000`` never contain a boundary (no whitespace after the mark).
+* Inline lists: in a unit that opened a list, the next marker (``2.``, ``b)``, ``iii.``,
+  ``•``; not a parenthesised ``(2)``) starts a new segment, cut before it, unless the
+  item before it is empty or ends in a word like "and" ("1. The first item | 2. The
+  second item"). Never a cut between a marker and its item.
+* Ellipses: a spaced ``. . .`` is one mark. An ellipsis does not end a sentence before
+  the pronoun ``I`` ("Well... I think so"), inside an open quotation ('"I... Never
+  mind," she said'), as an omission ``[...]``/``(...)``, nor when spaced with only three
+  dots (``. . . .`` ends one).
 * Missing space ("end.Next"): a cut when the left token is a plain lowercase word of
   2+ letters (not an abbreviation, not ``www``) and the right token is a capitalised
   word with nothing word-like after it that is not a common TLD/file extension
   ("example.Com" is not cut).
 * A blank line is always a boundary; so is a single newline before a list item,
-  bullet, heading or quote line, or after a heading. Such boundaries are never merged
-  across. Markdown is kept verbatim.
+  bullet, heading, quote or table line, after a heading, or after a list item's line
+  before an unindented capitalised one ("- milk\nThat's all."). Such boundaries are
+  never merged across. Markdown is kept verbatim.
 
 Segments are stripped and never empty; no character is lost or duplicated. Joining
 them with spaces reproduces the whitespace-normalised input, except that a cut made
@@ -44,7 +54,8 @@ from __future__ import annotations
 
 import re
 
-_CANDIDATE_RE = re.compile(r"[.!?\u2026,;:\n\-\u2013\u2014]")
+_BULLETS = "\u2022\u2023\u2043\u25e6\u25aa"  # • ‣ ⁃ ◦ ▪
+_CANDIDATE_RE = re.compile(rf"[.!?\u2026,;:\n\-\u2013\u2014){_BULLETS}]")
 # A run of sentence marks; dots spaced by one blank (". . .", "word. . . .") are one run,
 # but not a dot that starts a word (". .NET").
 _RUN_RE = re.compile(
@@ -58,10 +69,20 @@ _WORD_RE = re.compile(r"\S*[^\W_]\S*")
 _LOWER_WORD_RE = re.compile(r"[a-z]{2,}")
 _RIGHT_WORD_RE = re.compile(r"([A-Z][a-z]*)(?:['\u2019][a-z]+)?[^\w/@]*")
 _INITIALS_RE = re.compile(r"[A-Z]|(?:[A-Za-z]\.)+[A-Za-z]")
-_LIST_NUMBER_RE = re.compile(r"\d{1,3}")
+# A list item marker: "1.", "2)", "3.)", "(4)", "a.", "B)", "iv.", "• 9." or "⁃10."
+_ITEM = r"(?:\d{1,3}|[A-Za-z]|[ivx]{2,6}|[IVX]{2,6})"
+_ITEM_MARKER_RE = re.compile(rf"[{_BULLETS}]?(\(?)({_ITEM})(\.\)|[.)])")
+_ANY_ITEM_MARKER_RE = re.compile(rf"(?<!\S)[{_BULLETS}]?\(?{_ITEM}(?:\.\)|[.)])(?!\S)")
+_ROMAN = {
+    numeral: value for value, numeral in enumerate(
+        (f"{tens}{ones}" for tens in ("", "x", "xx", "xxx") for ones in
+         ("", "i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix")), start=0) if numeral
+}
+_LEAD_MARKUP_RE = re.compile(rf"[\s#*+>_`\-{_BULLETS}]*")
+_LABEL_RE = re.compile(rf"[\s#*+>_`\-{_BULLETS}]*([A-Z][a-z]+)\s+")
 _HEADING_RE = re.compile(r"#{1,6}\s")
-_MARKER_RE = re.compile(r"(?:[-*+\u2022>]|\d{1,3}[.)]|#{1,6})[ \t]")
-_MARKER_PARTIAL_RE = re.compile(r"[-*+\u2022>]|\d{1,3}[.)]?|#{1,6}")
+_MARKER_RE = re.compile(rf"(?:[-*+>|{_BULLETS}]|\(?{_ITEM}(?:\.\)|[.)])|#{{1,6}})[ \t]")
+_MARKER_PARTIAL_RE = re.compile(rf"[-*+>|{_BULLETS}]|\(?{_ITEM}?(?:\.\)?|\))?|#{{1,6}}")
 
 _CLOSERS = "\"'\u201d\u2019\u00bb)]}*_`"
 _OPENERS = "\"'\u201c\u2018\u00ab([{*_`"
@@ -93,6 +114,17 @@ _PHRASE_STARTERS = frozenset({
     "about", "over", "under", "after", "before", "between", "through", "during", "without",
     "and", "or", "but", "so", "because", "which", "who", "that", "when", "where", "while",
     "if",
+})
+# Function words that start sentences and never continue a name or a label: after a
+# capital initial or a dotted acronym ("vitamin C. They", "the U.S. How") they begin a
+# new sentence. Not "I" ("At 6 p.m. I left" is one sentence) nor "A" (an initial too).
+_STARTERS = frozenset({
+    "the", "this", "that", "these", "those", "there", "then", "they", "their", "it", "its",
+    "we", "our", "he", "his", "she", "her", "you", "your", "my", "but", "and", "so", "yet",
+    "however", "how", "what", "when", "where", "why", "who", "which", "if", "is", "are",
+    "was", "were", "do", "does", "did", "can", "will", "would", "should", "could", "let",
+    "please", "also", "now", "many", "most", "some", "all", "each", "every", "both", "after",
+    "before", "since", "while", "once", "here", "today", "yes", "no", "thanks", "not",
 })
 _FIRST_WINDOW = 3  # words at which the forced first cut may fall: the n-th and two more
 _TRIM = _OPENERS + _CLOSERS + ".,;:!?"
@@ -260,6 +292,10 @@ class Segmenter:
             return self._decide_clause(j, final)
         if ch in "-\u2013\u2014":
             return self._decide_dash(j, final)
+        if ch == ")":
+            return self._decide_paren(j, final)
+        if ch in _BULLETS:
+            return self._decide_bullet(j, final)
         return self._decide_terminator(j, final)
 
     def _miss(self, final: bool) -> _Decision:
@@ -315,15 +351,18 @@ class Segmenter:
         if n < 0:
             return self._miss(final)
         y = buf[n]
+        if run == ".":
+            raw, start = self._token_before(j)
+            item = self._list_item(raw.lstrip("*_") + buf[j:c].rstrip("*_"), start, e)
+            if item is not None:
+                return item
         if y.islower():
             return ("skip", e, False)
         if run == ".":
-            raw, start = self._token_before(j)
             tok = raw.lstrip(_OPENERS)
             low = tok.lower()
             if (
-                (_LIST_NUMBER_RE.fullmatch(tok) and self._opens_list(start))
-                or low in _ABBREVIATIONS
+                low in _ABBREVIATIONS
                 or _INITIALS_RE.fullmatch(tok)
                 or (low in _NUMBER_ABBREVIATIONS and y.isdigit())
             ):
@@ -336,6 +375,92 @@ class Segmenter:
                 return ("skip", e, False)
         hard = self._gap_hard(c, n, final)
         return _NEED if hard is None else ("cut", c, hard)
+
+    def _decide_paren(self, j: int, final: bool) -> _Decision:
+        """``)``: the end of an item marker "2)" that may start the next item."""
+        buf = self._buf
+        if j + 1 == len(buf):
+            return self._miss(final)
+        raw, start = self._token_before(j + 1)
+        if buf[j + 1].isspace() and _ITEM_MARKER_RE.fullmatch(raw.lstrip("*_") or "-"):
+            item = self._list_item(raw.lstrip("*_"), start, j + 1, ")")
+            if item is not None:
+                return item
+        return ("skip", j + 1, False)
+
+    def _decide_bullet(self, j: int, final: bool) -> _Decision:
+        """An inline bullet ("• one • two") starts the next item of a unit opened by one."""
+        buf = self._buf
+        if j + 1 == len(buf):
+            return self._miss(final)
+        if (j and buf[j - 1].isspace() and buf[j + 1] in " \t" and buf[0] == buf[j]
+                and self._item_may_end(1, j)):
+            return ("cut", j, False)
+        return ("skip", j + 1, False)
+
+    # -- list items ---------------------------------------------------------------------
+
+    def _list_item(self, token: str, start: int, e: int, style: str = "") -> _Decision | None:
+        """A list item marker ``token`` (at ``start``, scanned up to ``e``) never ends a
+        sentence: it opens a list (the unit, or after a colon or a label: "Steps: 1.",
+        "Step 1."), or continues one ("1. The first item 2. The second"), where it starts
+        the next item: a cut before it. None: not a marker (``style``: only that kind)."""
+        marker = _parse_marker(token)
+        if marker is None or (style and marker[0] != style):
+            return None
+        prev_end = self._list_continued(start, marker)
+        if prev_end is not None:
+            if self._item_may_end(prev_end, start):
+                return ("cut", self._item_start(start), False)
+            return ("skip", e, False)
+        if self._opens_list(start, marker):
+            return ("skip", e, False)
+        return None
+
+    def _opens_list(self, start: int, marker: tuple[str, set[tuple[str, int]]]) -> bool:
+        """Does the marker at ``start`` open a list: first in the unit (after markup or a
+        bullet), a first item after a colon ("Steps: 1."), or numbering a label ("**Step
+        1.**")?"""
+        buf = self._buf
+        if _LEAD_MARKUP_RE.fullmatch(buf, 0, start):
+            return True
+        if buf[:start].rstrip().rstrip("*_`").endswith(":"):
+            return any(place == 1 for _, place in marker[1])  # "Steps: 1.", not "Answer: 4."
+        label = _LABEL_RE.fullmatch(buf, 0, start)
+        return (any(k == "1" for k, _ in marker[1]) and label is not None
+                and label[1].lower() not in _STARTERS)
+
+    def _list_continued(self, start: int, marker: tuple[str, set[tuple[str, int]]]) -> int | None:
+        """If the unit holds a list that the marker at ``start`` continues (the same kind
+        of marker, numbered one less, the first one opening the list), the end of the
+        previous marker, else None."""
+        kind, values = marker
+        prev: set[tuple[str, int]] | None = None
+        prev_end = 0
+        for m in _ANY_ITEM_MARKER_RE.finditer(self._buf, 0, start):
+            other = _parse_marker(m.group())
+            if other is None or other[0] != kind:
+                continue
+            if prev is None and not self._opens_list(m.start(), other):
+                continue
+            if prev is None or _follows(prev, other[1]):
+                prev, prev_end = other[1], m.end()
+        return prev_end if prev is not None and _follows(prev, values) else None
+
+    def _item_may_end(self, begin: int, end: int) -> bool:
+        """Is ``_buf[begin:end]`` an item that may end here (words, not "... and")?"""
+        words = _WORD_RE.findall(self._buf, begin, end)
+        return bool(words) and words[-1].strip(_TRIM).lower() not in _NO_CUT_AFTER
+
+    def _item_start(self, start: int) -> int:
+        """Where the item whose marker is at ``start`` begins: before a lone bullet."""
+        buf = self._buf
+        i = start
+        while i and buf[i - 1].isspace():
+            i -= 1
+        if i and buf[i - 1] in _BULLETS and (i == 1 or buf[i - 2].isspace()):
+            return i - 1
+        return start
 
     def _ellipsis_goes_on(self, j: int, e: int, c: int, n: int) -> bool | None:
         """Does the ellipsis ``_buf[j:e]`` (closers up to ``c``, then a word that is not
@@ -386,14 +511,12 @@ class Segmenter:
             return False
         if newlines >= 2 or _HEADING_RE.match(buf) or _MARKER_RE.match(buf, n):
             return True
+        if (_MARKER_RE.match(buf) and buf[n - 1] == "\n" and buf[n].isupper()
+                and self._item_may_end(0, start)):
+            return True  # a list item's line, then an unindented line: "- milk\nThat's all."
         if not final and _MARKER_PARTIAL_RE.fullmatch(buf, n):
             return None
         return False
-
-    def _opens_list(self, start: int) -> bool:
-        """Does a token at ``start`` open the unit or follow a colon ("Steps: 1.")?"""
-        head = self._buf[max(0, start - 8) : start].rstrip()
-        return start == 0 or head.endswith(":")
 
     def _next_nonspace(self, i: int) -> int:
         """Index of the next non-space char; -1 if none yet; _HUGE_GAP if far away."""
@@ -420,3 +543,25 @@ class Segmenter:
         if i == lo > 0 and not buf[i - 1].isspace():
             return "", -1
         return buf[i:j], i
+
+
+def _parse_marker(token: str) -> tuple[str, set[tuple[str, int]]] | None:
+    """``"2."`` -> ``(".", {("1", 2)})``: the marker's kind and its possible places (a
+    number, a letter, a roman numeral: "i" is both); None if not a marker."""
+    m = _ITEM_MARKER_RE.fullmatch(token)
+    if m is None or (m[1] and m[3] != ")"):
+        return None
+    value = m[2]
+    if value.isdigit():
+        return m[1] + m[3], {("1", int(value))}
+    places = set()
+    if len(value) == 1:
+        places.add(("a" if value.islower() else "A", ord(value.lower()) - ord("a") + 1))
+    if value in (value.lower(), value.upper()) and value.lower() in _ROMAN:
+        places.add(("i" if value.islower() else "I", _ROMAN[value.lower()]))
+    return (m[1] + m[3], places) if places else None
+
+
+def _follows(prev: set[tuple[str, int]], places: set[tuple[str, int]]) -> bool:
+    """Is a marker at ``places`` the one right after ``prev`` ("2." after "1.")?"""
+    return any((system, place - 1) in prev for system, place in places)
