@@ -23,7 +23,8 @@ Rules (see also tests/test_segmenter.py):
   when followed by whitespace and then a non-lowercase character. A ``.`` is not a
   sentence end after an abbreviation (case-insensitive, *including* ``etc.``, ``Inc.``
   and ``U.S.`` even before a capital: we prefer not cutting), a single capital initial,
-  a dotted acronym (``e.g``, ``a.m``), ``No./Fig./Vol./p.`` before a digit, or a list
+  a dotted acronym (``e.g``, ``a.m``), ``No./N°./Fig./p./Jan./ft.`` and the like before
+  a number ("Eq. (3)"), or a list
   item marker (``1.``-``999.``, ``a.``, ``iv.``, ``2.)``) that opens a list: first in
   the unit (after markup or a bullet: "• 9."), a first item after a colon ("Steps:
   1. Mix"), numbering a one-word label ("**Step 1.**"), or the next marker of a list the
@@ -89,10 +90,15 @@ _OPENERS = "\"'\u201c\u2018\u00ab([{*_`"
 _ABBREVIATIONS = frozenset({
     "mr", "mrs", "ms", "mx", "dr", "prof", "rev", "hon", "gen", "col", "capt", "lt",
     "sgt", "gov", "sen", "rep", "st", "mt", "jr", "sr", "vs", "etc", "inc", "ltd", "co",
-    "corp", "approx", "cf", "al", "dept", "ph.d",
+    "corp", "approx", "cf", "al", "dept", "ph.d", "ave", "blvd", "bros", "messrs", "mme",
+    "mlle", "pres", "supt", "univ", "assn", "esq", "fr",
 })
+# Abbreviations only before a number ("No. 5", "N°. 1026", "Jan. 5", "6 ft. 2 in.", "Eq. (3)")
 _NUMBER_ABBREVIATIONS = frozenset({
-    "no", "nos", "fig", "figs", "vol", "p", "pp", "ch", "sec", "art", "eq", "nr", "ca",
+    "no", "nos", "n\u00b0", "n\u00ba", "nr", "num", "fig", "figs", "vol", "vols", "p", "pp",
+    "ch", "chap", "sec", "art", "eq", "eqs", "ca", "c", "est", "ed", "eds", "ref", "para",
+    "pt", "ex", "tel", "ext", "op", "apt", "rm", "bldg", "ft", "lb", "lbs", "oz", "jan",
+    "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec",
 })
 _TLDS = frozenset({
     "com", "org", "net", "io", "dev", "ai", "co", "uk", "edu", "gov", "info", "app",
@@ -361,10 +367,12 @@ class Segmenter:
         if run == ".":
             tok = raw.lstrip(_OPENERS)
             low = tok.lower()
+            if low in _NUMBER_ABBREVIATIONS and self._number_at(n) is None:
+                return self._miss(final)
             if (
                 low in _ABBREVIATIONS
                 or _INITIALS_RE.fullmatch(tok)
-                or (low in _NUMBER_ABBREVIATIONS and y.isdigit())
+                or (low in _NUMBER_ABBREVIATIONS and self._number_at(n))
             ):
                 return ("skip", e, False)
         elif "!" not in run and "?" not in run:  # an ellipsis
@@ -517,6 +525,15 @@ class Segmenter:
         if not final and _MARKER_PARTIAL_RE.fullmatch(buf, n):
             return None
         return False
+
+    def _number_at(self, n: int) -> bool | None:
+        """Does a number start at ``n`` ("5", "(3)", "#4")? None: need the next char."""
+        buf = self._buf
+        if buf[n] in "(#":
+            if n + 1 == len(buf):
+                return None
+            n += 1
+        return buf[n].isdigit()
 
     def _next_nonspace(self, i: int) -> int:
         """Index of the next non-space char; -1 if none yet; _HUGE_GAP if far away."""
