@@ -38,6 +38,9 @@ Rules (see also tests/test_segmenter.py):
   the pronoun ``I`` ("Well... I think so"), inside an open quotation ('"I... Never
   mind," she said'), as an omission ``[...]``/``(...)``, nor when spaced with only three
   dots (``. . . .`` ends one).
+* A sentence end before a closing quote is none when a speech attribution follows: up
+  to three capitalised words (a name, a pronoun) or a determiner and a noun, then a
+  speech verb ('"Stop!" John shouted.', '"Run!" The guard shouted.').
 * Missing space ("end.Next"): a cut when the left token is a plain lowercase word of
   2+ letters (not an abbreviation, not ``www``) and the right token is a capitalised
   word with nothing word-like after it that is not a common TLD/file extension
@@ -132,6 +135,18 @@ _STARTERS = frozenset({
     "please", "also", "now", "many", "most", "some", "all", "each", "every", "both", "after",
     "before", "since", "while", "once", "here", "today", "yes", "no", "thanks", "not",
 })
+_SPEECH_VERBS = frozenset({
+    "said", "says", "asked", "asks", "replied", "replies", "shouted", "shouts", "cried",
+    "whispered", "yelled", "called", "added", "answered", "muttered", "murmured", "exclaimed",
+    "continued", "insisted", "explained", "screamed", "sighed", "snapped", "admitted", "wrote",
+    "told", "laughed", "groaned", "protested", "demanded", "warned", "agreed", "repeated",
+    "shrieked", "gasped", "hissed", "growled", "barked", "pleaded", "begged", "stammered",
+    "announced", "declared", "observed", "noted", "remarked", "suggested", "urged", "mumbled",
+    "roared", "retorted", "responded", "joked", "teased", "sobbed", "boomed",
+})
+_DETERMINERS = frozenset({"the", "a", "an", "his", "her", "their", "my", "our", "your"})
+_QUOTES = "\"'\u201d\u2019\u00bb"
+_NAME_RE = re.compile(r"[A-Z][a-z]+(?:['\u2019]s)?")
 _FIRST_WINDOW = 3  # words at which the forced first cut may fall: the n-th and two more
 _TRIM = _OPENERS + _CLOSERS + ".,;:!?"
 
@@ -381,6 +396,12 @@ class Segmenter:
                 return self._miss(final)
             if goes_on:
                 return ("skip", e, False)
+        if any(q in _QUOTES for q in buf[e:c]):  # '"Stop!" John shouted.'
+            attribution = self._attribution_at(n, final)
+            if attribution is None:
+                return _NEED
+            if attribution:
+                return ("skip", c, False)
         hard = self._gap_hard(c, n, final)
         return _NEED if hard is None else ("cut", c, hard)
 
@@ -469,6 +490,30 @@ class Segmenter:
         if i and buf[i - 1] in _BULLETS and (i == 1 or buf[i - 2].isspace()):
             return i - 1
         return start
+
+    def _attribution_at(self, n: int, final: bool) -> bool | None:
+        """Does a speech attribution start at ``n``: up to three capitalised words or a
+        determiner and a noun, then a speech verb ("John shouted", "Sarah Lee snapped",
+        "The guard said")? None: need more text."""
+        buf = self._buf
+        i, determiner = n, False
+        for k in range(4):
+            m = _SPACE_RE.search(buf, i, i + _MAX_TOKEN)
+            if m is None and not final and len(buf) < i + _MAX_TOKEN:
+                return None
+            end = m.start() if m else len(buf)
+            word = buf[i:end]
+            if k and word.rstrip(",.!?;:").lower() in _SPEECH_VERBS:
+                return True
+            if m is None or not (_NAME_RE.fullmatch(word) or (determiner and word.isalpha())):
+                return False
+            determiner = k == 0 and word.lower() in _DETERMINERS
+            i = self._next_nonspace(end)
+            if i == _HUGE_GAP:
+                return False
+            if i < 0:
+                return False if final else None
+        return False
 
     def _ellipsis_goes_on(self, j: int, e: int, c: int, n: int) -> bool | None:
         """Does the ellipsis ``_buf[j:e]`` (closers up to ``c``, then a word that is not
