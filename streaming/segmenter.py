@@ -42,9 +42,10 @@ Rules (see also tests/test_segmenter.py):
   to three capitalised words (a name, a pronoun) or a determiner and a noun, then a
   speech verb ('"Stop!" John shouted.', '"Run!" The guard shouted.').
 * Missing space ("end.Next"): a cut when the left token is a plain lowercase word of
-  2+ letters (not an abbreviation, not ``www``) and the right token is a capitalised
-  word with nothing word-like after it that is not a common TLD/file extension
-  ("example.Com" is not cut).
+  2+ letters (not an abbreviation, not ``www``) or a year ("in 2019.The"), or before
+  ``? !`` a plain word ("Really?Yes"), and the right token is a capitalised word with
+  nothing word-like after it that is not a common TLD/file extension ("example.Com" is
+  not cut); never inside a code span ("`config.Debug`").
 * A blank line is always a boundary; so is a single newline before a list item,
   bullet, heading, quote or table line, after a heading, or after a list item's line
   before an unindented capitalised one ("- milk\nThat's all."). Such boundaries are
@@ -71,6 +72,8 @@ _LAST_SPACE_RE = re.compile(r".*\s", re.DOTALL)
 _ALNUM_RE = re.compile(r"[^\W_]")
 _WORD_RE = re.compile(r"\S*[^\W_]\S*")
 _LOWER_WORD_RE = re.compile(r"[a-z]{2,}")
+_PLAIN_WORD_RE = re.compile(r"[A-Za-z][a-z]+")
+_YEAR_RE = re.compile(r"1\d{3}|20\d{2}")
 _RIGHT_WORD_RE = re.compile(r"([A-Z][a-z]*)(?:['\u2019][a-z]+)?[^\w/@]*")
 _INITIALS_RE = re.compile(r"[A-Z]|(?:[A-Za-z]\.)+[A-Za-z]")
 # A list item marker: "1.", "2)", "3.)", "(4)", "a.", "B)", "iv.", "• 9." or "⁃10."
@@ -365,7 +368,9 @@ class Segmenter:
             return self._miss(final)
         run = buf[j:e]
         if not buf[c].isspace():
-            return self._missing_space(j, c, final) if run == "." else ("skip", e, False)
+            if run == "." or not run.strip("!?"):
+                return self._missing_space(j, e, c, final)
+            return ("skip", e, False)
         n = self._next_nonspace(c)
         if n == _HUGE_GAP:
             return ("cut", c, True)
@@ -532,26 +537,30 @@ class Segmenter:
             return None
         return not buf[n + 1].isalpha()  # "Well... I think" (not "It")
 
-    def _missing_space(self, j: int, c: int, final: bool) -> _Decision:
-        """``end.Next``: cut after the period if both sides look like plain words."""
+    def _missing_space(self, j: int, e: int, c: int, final: bool) -> _Decision:
+        """``end.Next``, ``in 2019.The``, ``Really?Yes``: cut after the mark ``_buf[j:e]``
+        if both sides look like plain words (and not in a code span)."""
         buf = self._buf
-        left = self._token_before(j)[0].lstrip(_OPENERS)
+        raw = self._token_before(j)[0]
+        left = raw.lstrip(_OPENERS)
+        plain = _LOWER_WORD_RE if buf[j] == "." else _PLAIN_WORD_RE
         if (
-            c != j + 1
+            c != e
             or not buf[c].isupper()
-            or not _LOWER_WORD_RE.fullmatch(left)
+            or not (plain.fullmatch(left) or (buf[j] == "." and _YEAR_RE.fullmatch(left)))
             or left in _ABBREVIATIONS
             or left == "www"
+            or buf.count("`", 0, j) % 2
         ):
-            return ("skip", j + 1, False)
+            return ("skip", e, False)
         m = _SPACE_RE.search(buf, c, c + _MAX_TOKEN)
         if m is None and len(buf) >= c + _MAX_TOKEN:  # too long to be a word
-            return ("skip", j + 1, False)
+            return ("skip", e, False)
         if m is None and not final:
             return _NEED
         right = _RIGHT_WORD_RE.fullmatch(buf, c, m.start() if m else len(buf))
         if right is None or right.group(1).lower() in _TLDS:
-            return ("skip", j + 1, False)
+            return ("skip", e, False)
         return ("cut", c, False)
 
     # -- small helpers ----------------------------------------------------------------
