@@ -21,15 +21,17 @@ Rules (see also tests/test_segmenter.py):
   else at its last whitespace; a single token longer than that is never split.
 * ``. ! ? … ...`` (plus closing quotes/brackets/markdown emphasis) end a sentence only
   when followed by whitespace and then a non-lowercase character. A ``.`` is not a
-  sentence end after an abbreviation (case-insensitive, *including* ``etc.``, ``Inc.``
-  and ``U.S.`` even before a capital: we prefer not cutting), a single capital initial,
-  a dotted acronym (``e.g``, ``a.m``), ``No./N°./Fig./p./Jan./ft.`` and the like before
-  a number ("Eq. (3)"), or a list
-  item marker (``1.``-``999.``, ``a.``, ``iv.``, ``2.)``) that opens a list: first in
-  the unit (after markup or a bullet: "• 9."), a first item after a colon ("Steps:
-  1. Mix"), numbering a one-word label ("**Step 1.**"), or the next marker of a list the
-  unit opened. Other numbers (years, prices, ``42.``) do end sentences; ``3.14``,
-  ``10:30`` and ``1,000`` never contain a boundary (no whitespace after the mark).
+  sentence end after an abbreviation (case-insensitive, *including* ``etc.`` and
+  ``Inc.`` even before a capital: we prefer not cutting), a single capital initial or a
+  dotted acronym (``a.m``, ``U.S``, ``Ph.D``) unless a word that starts sentences and
+  never a name follows ("vitamin C. They", "in the U.S. How", not "U.S. Army", nor "6
+  p.m. I": "I" is both; ``e.g.``/``i.e.`` never end one), ``No./N°./Fig./p./Jan./ft.``
+  and the like before a number ("Eq. (3)"), or a list item marker (``1.``-``999.``,
+  ``a.``, ``iv.``, ``2.)``) that opens a list: first in the unit (after markup or a
+  bullet: "• 9."), a first item after a colon ("Steps: 1. Mix"), numbering a one-word
+  label ("**Step 1.**"), or the next marker of a list the unit opened. Other numbers
+  (years, prices, ``42.``) do end sentences; ``3.14``, ``10:30`` and ``1,000`` never
+  contain a boundary (no whitespace after the mark).
 * Inline lists: in a unit that opened a list, the next marker (``2.``, ``b)``, ``iii.``,
   ``•``; not a parenthesised ``(2)``) starts a new segment, cut before it, unless the
   item before it is empty or ends in a word like "and" ("1. The first item | 2. The
@@ -130,11 +132,12 @@ _PHRASE_STARTERS = frozenset({
 # Function words that start sentences and never continue a name or a label: after a
 # capital initial or a dotted acronym ("vitamin C. They", "the U.S. How") they begin a
 # new sentence. Not "I" ("At 6 p.m. I left" is one sentence) nor "A" (an initial too).
+_NEVER_FINAL = frozenset({"e.g", "i.e", "a.k.a", "c.f", "n.b"})  # never end a sentence
 _STARTERS = frozenset({
     "the", "this", "that", "these", "those", "there", "then", "they", "their", "it", "its",
     "we", "our", "he", "his", "she", "her", "you", "your", "my", "but", "and", "so", "yet",
     "however", "how", "what", "when", "where", "why", "who", "which", "if", "is", "are",
-    "was", "were", "do", "does", "did", "can", "will", "would", "should", "could", "let",
+    "was", "were", "do", "does", "did", "can", "would", "should", "could", "let",
     "please", "also", "now", "many", "most", "some", "all", "each", "every", "both", "after",
     "before", "since", "while", "once", "here", "today", "yes", "no", "thanks", "not",
 })
@@ -389,11 +392,15 @@ class Segmenter:
             low = tok.lower()
             if low in _NUMBER_ABBREVIATIONS and self._number_at(n) is None:
                 return self._miss(final)
-            if (
-                low in _ABBREVIATIONS
-                or _INITIALS_RE.fullmatch(tok)
-                or (low in _NUMBER_ABBREVIATIONS and self._number_at(n))
-            ):
+            initials = _INITIALS_RE.fullmatch(tok) or low == "ph.d"
+            if initials and low not in _NEVER_FINAL:
+                starter = self._starter_at(n, final)  # "vitamin C. They", "the U.S. How"
+                if starter is None:
+                    return _NEED
+                if not starter:
+                    return ("skip", e, False)
+            elif (initials or low in _ABBREVIATIONS
+                  or (low in _NUMBER_ABBREVIATIONS and self._number_at(n))):
                 return ("skip", e, False)
         elif "!" not in run and "?" not in run:  # an ellipsis
             goes_on = self._ellipsis_goes_on(j, e, c, n)
@@ -579,6 +586,16 @@ class Segmenter:
         if not final and _MARKER_PARTIAL_RE.fullmatch(buf, n):
             return None
         return False
+
+    def _starter_at(self, n: int, final: bool) -> bool | None:
+        """Is the word at ``n`` one that starts a sentence ("The", "It's", not "I")?"""
+        buf = self._buf
+        i = n
+        while i < len(buf) and buf[i].isalpha() and i - n < 16:
+            i += 1
+        if i == len(buf) and not final:
+            return None
+        return buf[n:i].lower() in _STARTERS
 
     def _number_at(self, n: int) -> bool | None:
         """Does a number start at ``n`` ("5", "(3)", "#4")? None: need the next char."""
