@@ -87,3 +87,32 @@ class LiveServerTestCase(ChannelsLiveServerTestCase):
                 yield page, errors
             finally:
                 browser.close()
+
+
+# Installed by a test before it starts a stream: logs each place the caption line marks,
+# as [segment index, word index, the word shown marked], in order.
+WATCH_CAPTIONS = """() => {
+  const log = (window.__captions = []);
+  const line = document.getElementById("caption");
+  new MutationObserver(() => {
+    const [segment, word] = [Number(line.dataset.segment), Number(line.dataset.word)];
+    const last = log[log.length - 1];
+    if (word >= 0 && (!last || last[0] !== segment || last[1] !== word))
+      log.push([segment, word, line.querySelector(".word.now")?.textContent ?? null]);
+  }).observe(line, { attributes: true, attributeFilter: ["data-word", "data-segment"] });
+}"""
+
+
+def assert_captions_followed(page: object, session_id: str) -> None:
+    """The caption line marked the session's words in the order they are said, each as the
+    word its segment's timings name, through every segment to the last word."""
+    from streaming.models import SegmentRecord
+
+    marks = [tuple(mark) for mark in page.evaluate("() => window.__captions")]
+    segments = list(SegmentRecord.objects.filter(session_id=session_id).order_by("index"))
+    assert marks == sorted(set(marks)), marks  # forward only, each place once
+    assert {segment for segment, _, _ in marks} == {s.index for s in segments}, marks
+    for segment, word, shown in marks:
+        assert shown == segments[segment].words[word][0], (segment, word, shown)
+    last = segments[-1]
+    assert marks[-1][:2] == (last.index, len(last.words) - 1), marks

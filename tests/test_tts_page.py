@@ -5,7 +5,7 @@ state it shows on its root element (``data-state``) and its "Stream details" pan
 from __future__ import annotations
 
 from streaming.models import StreamSession
-from tests.browser import LiveServerTestCase
+from tests.browser import WATCH_CAPTIONS, LiveServerTestCase, assert_captions_followed
 
 PARAGRAPH = (
     "Good afternoon. This page speaks while it is still synthesizing. "
@@ -150,6 +150,20 @@ class TTSPageTest(LiveServerTestCase):
         session = StreamSession.objects.get(id=details["session"])
         assert session.status == "completed" and session.tts_provider == "piper"
         assert session.input_text == PARAGRAPH and session.segment_count >= 3
+
+    def test_captions_mark_each_word_as_it_is_heard_in_order_to_the_last(self) -> None:
+        with self.browse("/tts/") as (page, errors):
+            page.fill("#text", PARAGRAPH)
+            page.evaluate(WATCH_CAPTIONS)
+            page.click("#speak")
+            assert wait_finished(page, "tts-app") == "completed"
+            session_id = stream_details(page)["session"]
+            caption = page.inner_text("#caption")
+
+            assert_captions_followed(page, session_id)
+
+        assert errors == []
+        assert caption == "That is the whole point of streaming speech."
 
     def test_arriving_segments_do_not_scroll_the_page_away_from_speak_and_stop(self) -> None:
         # a phone's width: the segment list is far below Speak and Stop

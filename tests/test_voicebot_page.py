@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from streaming.models import StreamSession
-from tests.browser import LiveServerTestCase
+from tests.browser import WATCH_CAPTIONS, LiveServerTestCase, assert_captions_followed
 from tests.test_tts_page import (
     WATCH_PAGE,
     assert_audio_definition,
@@ -171,6 +171,20 @@ class VoicebotPageTest(LiveServerTestCase):
         session = StreamSession.objects.get(id=details["session"])
         assert session.kind == "voicebot" and session.voicebot_turn.user_text == "My name is Ada."
         assert session.status == "completed"
+
+    def test_captions_mark_each_word_of_the_answer_as_it_is_heard(self) -> None:
+        with self.browse("/voicebot/") as (page, errors):
+            page.wait_for_function(READY)
+            page.evaluate(WATCH_CAPTIONS)
+            send_and_watch(page, "My name is Ada.")
+            session_id = stream_details(page)["session"]
+            answer = answer_bubble(page, session_id)
+
+            assert_captions_followed(page, session_id)
+            caption = page.inner_text("#caption")
+
+        assert errors == []
+        assert caption and answer.endswith(caption)
 
     def test_answer_audio_bar_never_decreases_and_status_shows_each_phase(self) -> None:
         with self.browse("/voicebot/") as (page, errors):

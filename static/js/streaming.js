@@ -4,6 +4,7 @@
  *   PcmPlayer        gapless playback of streamed PCM s16le mono (one AudioContext)
  *   StreamingSocket  WebSocket wrapper: JSON events by `type`, binary frames = audio
  *   StreamSession    glues both, one stream at a time (start/cancel, played, client_metrics)
+ *   Captions         a caption line that follows the voice, word by word
  *   page helpers     status line, progress bars, readouts, the "Stream details" panel
  *
  * Nothing here keeps state at module level or on `window`: each page creates its own
@@ -534,6 +535,86 @@ export class StreamSession {
 // ---- page helpers shared by the TTS and voicebot pages ----
 
 /** Show a status line; `kind` is info | ok | warn | error (styled by data-kind). */
+/**
+ * A caption line that follows the voice: the words of the segment being heard, the word
+ * being said marked `.now` and those said before it `.said`. Each `segment` event says
+ * where its audio starts in the stream (`audio_ms`) and its `words` event when each of its
+ * words is said ([text, start_ms, end_ms] from there); the player says what has played.
+ * The line's `data-segment` and `data-word` (indexes, -1 for none) tell tests where it is.
+ */
+export class Captions {
+  constructor(el, session) {
+    this.el = el;
+    this.player = session.player;
+    this.segments = []; // {index, atMs, text, words} in the order announced
+    this._shown = null; // the segment on the line
+    this._frame = 0;
+    session.on("session", () => this.clear());
+    session.on("segment", (m) => this.segments.push({
+      index: m.index, atMs: m.audio_ms ?? this.player.scheduledMs(), text: m.text, words: null }));
+    session.on("words", (m) => {
+      const segment = this.segments.find((s) => s.index === m.index);
+      if (segment) { segment.words = m.words; if (segment === this._shown) this._show(segment); }
+    });
+    session.onPhase((phase) => (phase === "streaming" ? this._follow() : this._stop()));
+    this.clear();
+  }
+
+  /** Empty the line (a new stream). */
+  clear() {
+    this.segments = [];
+    this._shown = null;
+    this.el.replaceChildren();
+    this._mark(-1, -1);
+  }
+
+  _follow() {
+    if (this._frame) return;
+    const tick = () => { this._frame = requestAnimationFrame(tick); this.update(); };
+    this._frame = requestAnimationFrame(tick);
+  }
+
+  _stop() {
+    cancelAnimationFrame(this._frame);
+    this._frame = 0;
+    this.update(); // the last word heard stays marked
+  }
+
+  /** Show the segment and word at the player's position now. */
+  update() {
+    const played = this.player.started ? this.player.playedMs() : -1;
+    let segment = null;
+    for (const s of this.segments) if (s.atMs <= played) segment = s;
+    if (segment !== this._shown) this._show(segment);
+    if (!segment) return;
+    const at = played - segment.atMs;
+    let word = -1;
+    (segment.words ?? []).forEach(([, start], i) => { if (start <= at) word = i; });
+    this.el.querySelectorAll(".word").forEach((span, i) => {
+      span.classList.toggle("said", i < word);
+      span.classList.toggle("now", i === word);
+    });
+    this._mark(segment.index, word);
+  }
+
+  _show(segment) {
+    this._shown = segment;
+    if (!segment) return this.el.replaceChildren();
+    const words = segment.words ? segment.words.map(([text]) => text) : segment.text.split(/\s+/);
+    this.el.replaceChildren(...words.flatMap((text, i) => {
+      const span = document.createElement("span");
+      span.className = "word";
+      span.textContent = text;
+      return i ? [" ", span] : [span];
+    }));
+  }
+
+  _mark(segment, word) {
+    this.el.dataset.segment = segment;
+    this.el.dataset.word = word;
+  }
+}
+
 export function showStatus(el, text, kind = "info") {
   el.textContent = text;
   el.dataset.kind = kind;

@@ -8,6 +8,7 @@
  * The page's state shows on #tts-app as data-state (see StreamDetails in streaming.js).
  */
 import {
+  Captions,
   followPhases,
   PcmPlayer,
   raiseBar,
@@ -39,6 +40,7 @@ class TtsPage {
     this.socket = new StreamingSocket(root.dataset.wsPath || "/api/tts/ws");
     this.session = new StreamSession(this.socket, this.player);
     this.details = new StreamDetails(this.session, root);
+    this.captions = new Captions($("caption"), this.session);
 
     this.textTotal = 0; // length of the text this page is sending for the current stream
     this.streamingIn = false; // the current stream's text is sent word by word

@@ -22,7 +22,7 @@
  * data-agent-state (see agentState()).
  */
 import {
-  followPhases, PcmPlayer, raiseBar, setBar, setGrowing, setMs, setUpVoicePickers, showStatus,
+  Captions, followPhases, PcmPlayer, raiseBar, setBar, setGrowing, setMs, setUpVoicePickers, showStatus,
   StreamDetails, StreamingSocket, StreamSession,
 } from "./streaming.js";
 import { MicCapture } from "./mic.js";
@@ -66,6 +66,7 @@ class VoicebotPage {
     // The server starts each answer; expect() times TTFA from the moment a turn is sent.
     this.session = new StreamSession(this.socket, this.player, { acceptServerStreams: true, reportHeard: true });
     this.details = new StreamDetails(this.session, root);
+    this.captions = new Captions($("caption"), this.session);
 
     this.mic = null; // MicCapture, created on first use (shares the player's AudioContext)
     this.capture = null; // the spoken turn receiving mic frames: see newCapture()
