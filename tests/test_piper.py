@@ -248,3 +248,39 @@ def test_word_clock_gives_a_word_said_as_nothing_an_instant_before_the_next() ->
 
     assert [(w.text, w.start_ms, w.end_ms) for w in words] == [
         ("—", 5.0, 5.0), ("hello", 5.0, 25.0)]
+
+
+async def test_a_voice_without_alignments_speaks_plain_audio_and_the_engine_estimates_words(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(piper, "_with_alignments", str)  # the model file as it is
+    monkeypatch.setattr(piper, "_voices", {})
+    tts = PiperTTS(max_workers=1)
+
+    chunks = [chunk async for chunk in tts.synthesize("Plain audio here.", voice=None)]
+    result = await StreamEngine(tts, _ignore).run(text_once("Plain audio here."))
+
+    assert chunks and not any(hasattr(chunk, "words") for chunk in chunks)
+    words = result.segments[0].words
+    assert [w[0] for w in words] == ["Plain", "audio", "here."]
+    assert words[0][1] == 0  # an estimate starts at the audio's start; Piper's never does
+
+
+def test_without_the_onnx_package_the_model_loads_unpatched(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_onnx(name: str, *args: object, **kwargs: object) -> object:
+        if name == "onnx":
+            raise ImportError("No module named 'onnx'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_onnx)
+    model = tmp_path / "voice.onnx"
+
+    assert piper._with_alignments(model) == str(model)
+
+
+async def _ignore(event: object) -> None:
+    pass
