@@ -32,10 +32,10 @@ Rules (see also tests/test_segmenter.py):
   label ("**Step 1.**"), or the next marker of a list the unit opened. Other numbers
   (years, prices, ``42.``) do end sentences; ``3.14``, ``10:30`` and ``1,000`` never
   contain a boundary (no whitespace after the mark).
-* Inline lists: in a unit that opened a list, the next marker (``2.``, ``b)``, ``iii.``,
-  ``•``; not a parenthesised ``(2)``) starts a new segment, cut before it, unless the
-  item before it is empty or ends in a word like "and" ("1. The first item | 2. The
-  second item"). Never a cut between a marker and its item.
+* Inline lists: in a unit that opened a list, the next marker (``2.``, ``b)``, ``(c)``,
+  ``iii.``, ``•``) starts a new segment, cut before it, unless the item before it is
+  empty or ends in a word like "and"/"or" ("1. The first item | 2. The second item";
+  "choices: (a) now, or (b) later" is one). Never a cut between a marker and its item.
 * Ellipses: a spaced ``. . .`` is one mark. An ellipsis does not end a sentence before
   the pronoun ``I`` ("Well... I think so"), inside an open quotation ('"I... Never
   mind," she said'), as an omission ``[...]``/``(...)``, nor when spaced with only three
@@ -418,13 +418,14 @@ class Segmenter:
         return _NEED if hard is None else ("cut", c, hard)
 
     def _decide_paren(self, j: int, final: bool) -> _Decision:
-        """``)``: the end of an item marker "2)" that may start the next item."""
+        """``)``: the end of an item marker "2)" or "(2)" that may start the next item
+        ("2.)" is decided at its period)."""
         buf = self._buf
         if j + 1 == len(buf):
             return self._miss(final)
         raw, start = self._token_before(j + 1)
-        if buf[j + 1].isspace() and _ITEM_MARKER_RE.fullmatch(raw.lstrip("*_") or "-"):
-            item = self._list_item(raw.lstrip("*_"), start, j + 1, ")")
+        if buf[j + 1].isspace() and buf[j - 1 : j] != ".":
+            item = self._list_item(raw.lstrip("*_"), start, j + 1)
             if item is not None:
                 return item
         return ("skip", j + 1, False)
@@ -441,13 +442,13 @@ class Segmenter:
 
     # -- list items ---------------------------------------------------------------------
 
-    def _list_item(self, token: str, start: int, e: int, style: str = "") -> _Decision | None:
+    def _list_item(self, token: str, start: int, e: int) -> _Decision | None:
         """A list item marker ``token`` (at ``start``, scanned up to ``e``) never ends a
         sentence: it opens a list (the unit, or after a colon or a label: "Steps: 1.",
         "Step 1."), or continues one ("1. The first item 2. The second"), where it starts
-        the next item: a cut before it. None: not a marker (``style``: only that kind)."""
+        the next item: a cut before it. None: not a marker."""
         marker = _parse_marker(token)
-        if marker is None or (style and marker[0] != style):
+        if marker is None:
             return None
         prev_end = self._list_continued(start, marker)
         if prev_end is not None:

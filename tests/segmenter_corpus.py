@@ -21,8 +21,9 @@ Conventions, where English leaves a choice:
   before the first marker stays with the first item ("Steps: 1. Mix the flour."), and
   an item ending in its own sentence end splits there too ("1. Mix. Stir. 2. Bake."). There
   is never a boundary between a marker ("2.", "b)", "(3)", "• 10.", "iii.") and its item.
-* Parenthesised numbers or letters inside a sentence ("two choices: (a) upgrade now, or
-  (b) wait") are an enumeration, not a list: no boundary unless an item ends a sentence.
+* An item that ends in "and"/"or" runs on into the next: that is an enumeration inside a
+  sentence ("two choices: (a) upgrade now, or (b) wait"), and so are markers that
+  neither open the text nor follow a colon ("You need (1) a passport").
 * Quoted speech: a sentence end inside quotes ends the sentence unless the attribution
   follows ('"This is great." she said.', '"Stop!" John shouted.' are one sentence each).
   An ellipsis inside an open quotation that is not followed by the closing quote trails
@@ -110,6 +111,8 @@ PROSE = _cases(
      ["Why does the sky look blue?", "Sunlight is scattered by the molecules in the air.",
       "Blue light is scattered more than red light because it has a shorter wavelength."]),
     ("Okay. Let's begin with the basics.", ["Okay.", "Let's begin with the basics."]),
+    ("Hello?? Who is there?", ["Hello??", "Who is there?"]),
+    *_one("She works at Yahoo! in the accounting department."),
 )
 
 ABBREVIATIONS = _cases(
@@ -156,6 +159,9 @@ ABBREVIATIONS = _cases(
      ["Rev. Martin Luther King Jr. delivered the speech in Washington.", "Millions listened."]),
     ("Oranges are rich in vitamin C. They also contain fiber.",
      ["Oranges are rich in vitamin C.", "They also contain fiber."]),
+    ("Let's ask Jane and co. They should know.", ["Let's ask Jane and co.", "They should know."]),
+    ("They closed the deal with Pitt, Briggs & Co. It closed yesterday.",
+     ["They closed the deal with Pitt, Briggs & Co.", "It closed yesterday."]),
     ("We went with Plan B. The first plan was too expensive.",
      ["We went with Plan B.", "The first plan was too expensive."]),
 )
@@ -191,6 +197,10 @@ ACRONYMS = _cases(
     ("The charter was signed by the members of the U.N. Its headquarters are in New York.",
      ["The charter was signed by the members of the U.N.",
       "Its headquarters are in New York."]),
+    ("At 5 a.m. Mr. Smith went to the bank. He left the bank at 6 P.M. Mr. Smith then went "
+     "to the store.",
+     ["At 5 a.m. Mr. Smith went to the bank.", "He left the bank at 6 P.M.",
+      "Mr. Smith then went to the store."]),
     ("Acme Inc. reported record profits. Its shares rose 8%.",
      ["Acme Inc. reported record profits.", "Its shares rose 8%."]),
 )
@@ -276,6 +286,12 @@ LISTS_INLINE = _cases(
     ("There are 3 steps. 1. Open the app. 2. Tap Settings.",
      ["There are 3 steps.", "1. Open the app.", "2. Tap Settings."]),
     ("1. Mix. Stir well. 2. Bake for an hour.", ["1. Mix.", "Stir well.", "2. Bake for an hour."]),
+    ("a) The first item b) The second item", ["a) The first item", "b) The second item"]),
+    ("(a) The first item (b) The second item", ["(a) The first item", "(b) The second item"]),
+    ("i. The first item ii. The second item iii. The third item",
+     ["i. The first item", "ii. The second item", "iii. The third item"]),
+    ("\u2022 The first item \u2022 The second item",
+     ["\u2022 The first item", "\u2022 The second item"]),
 )
 
 LISTS_ON_LINES = _cases(
@@ -430,7 +446,18 @@ ELLIPSES = _cases(
         "\u201cAnd then . . . And then he was gone,\u201d she whispered.",
         "Ellipses can also show hesitation: \u201cI\u2026 I\u2019m not sure.\u201d",
         "The next stop was . . . Paris, of course.",
+        '"Bohr [...] used the analogy of parallel stairways [...]" (Smith 55).',
+        '"Hmm . . . Let me think," he said.',
+        "The text [. . .] continues here.",
     ),
+    ("If words are left off at the end of a sentence, and that is all that is omitted, "
+     "indicate the omission with ellipsis marks (preceded and followed by a space) and then "
+     "indicate the end of the sentence with a period . . . . Next sentence.",
+     ["If words are left off at the end of a sentence, and that is all that is omitted, "
+      "indicate the omission with ellipsis marks (preceded and followed by a space) and then "
+      "indicate the end of the sentence with a period . . . .", "Next sentence."]),
+    ("He whispered, \"I can't... I won't.\" Then he left.",
+     ["He whispered, \"I can't... I won't.\"", "Then he left."]),
     ("One further habit which was somewhat weakened . . . was that of combining words into "
      "self-interpreting compounds. . . . The practice was not abandoned. . . .",
      ["One further habit which was somewhat weakened . . . was that of combining words into "
