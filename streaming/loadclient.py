@@ -159,6 +159,7 @@ class SessionRow:
     played_sent: int = 0
     errors: list[str] = field(default_factory=list)
     server: dict = field(default_factory=dict)
+    segments: list[str] = field(default_factory=list)  # the texts announced, in order
 
     def finish(self) -> None:
         """Derive the ideal TTFA and the client's gap to it from the server metrics."""
@@ -296,6 +297,8 @@ class Session:
             if kind == "session":
                 row.session_id = event.get("session_id", "")
                 self.sample_rate = int(event.get("sample_rate") or self.sample_rate)
+            elif kind == "segment":
+                row.segments.append(str(event.get("text", "")))
             elif kind == "metrics":
                 row.server = {k: event.get(k) for k in SERVER_METRICS if k in event}
             elif kind == "error":
@@ -605,6 +608,9 @@ def summarize(rows: list[SessionRow]) -> dict:
     summary["error_kinds"] = _count(":".join(e.split(":")[:2]) for r in rows for e in r.errors)
     summary["underruns_total"] = sum(r.underruns for r in rows)
     summary["sessions_with_underruns"] = sum(r.underruns > 0 for r in rows)
+    texts = [text for r in rows for text in r.segments]
+    shortest = min(texts, key=lambda text: len(text.split()), default="")
+    summary["shortest_segment"] = {"words": len(shortest.split()), "text": shortest}
     return summary
 
 

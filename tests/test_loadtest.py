@@ -70,8 +70,13 @@ def test_tiny_run_writes_a_sane_result(tmp_path: Path, capsys: pytest.CaptureFix
     assert probe["n"] > 0 and probe["p50"] is not None and probe["max"] >= probe["p50"]
     assert result["server_probe"]["pongs_during"] > 0 and not result["server_probe"]["errors"]
     assert result["server_probe"]["pings_sent"] >= result["server_probe"]["pongs"] >= probe["n"]
+    texts = [text for row in rows for text in row["segments"]]
+    assert len(texts) == sum(row["server"]["segments"] for row in rows)
+    shortest = min(texts, key=lambda text: len(text.split()))
+    assert summary["shortest_segment"] == {"words": len(shortest.split()), "text": shortest}
     out = capsys.readouterr().out
     assert "client TTFA" in out and "records: 2 / 2" in out
+    assert f"shortest segment: {len(shortest.split())} words ({shortest!r})" in out
     assert "probe: a second connection's ping answered in p50 " in out
     assert f"({probe['n']} pings)" in out
 

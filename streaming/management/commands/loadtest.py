@@ -538,6 +538,9 @@ class Command(BaseCommand):
           f"errors: {summary['sessions_with_errors']} sessions{_kinds(summary['error_kinds'])}; "
           f"underruns: {summary['underruns_total']} in {summary['sessions_with_underruns']} "
           f"sessions; max concurrent: {run.max_active}; wall {run.wall_s:g} s")
+        if summary["shortest_segment"]["text"]:
+            shortest = summary["shortest_segment"]
+            w(f"shortest segment: {shortest['words']} words ({shortest['text']!r})")
         if run.server:
             s = run.server
             w(f"server: CPU mean {s['cpu_mean_percent']}% (peak {s['cpu_peak_percent']}%), "
