@@ -218,36 +218,50 @@ async def test_piper_times_every_written_word_inside_the_audio_of_its_sentence()
 
 
 def test_word_clock_times_written_words_by_the_phonemes_espeak_said_for_them() -> None:
-    # "It 12 ok." said as "ɪt twɛlv oʊkeɪ." : 1 + 1 + 1 spoken words; samples per phoneme,
-    # with the start and end markers' samples first and last
-    phonemes = ["ɪ", "t", " ", "t", "w", "ɛ", "l", "v", " ", "o", "k", "."]
-    samples = [100, 10, 10, 50, 10, 10, 10, 10, 10, 50, 20, 20, 300, 100]
-    clock = piper.WordClock("It 12 ok.", [1, 1, 1], 3, 1000)
+    # "It 12 ok." said as "ɪt twɛlv oʊkeɪ." ; samples per phoneme, with the start and end
+    # markers' samples first and last
+    phonemes = ["ɪ", "t", " ", "t", "w", "ˈ", "ɛ", "l", "v", " ", "o", "k", "."]
+    samples = [100, 10, 10, 50, 10, 10, 10, 10, 10, 10, 50, 20, 20, 300, 100]
+    sounds = [("ɪ", "t"), ("t", "w", "ɛ", "l", "v"), ("o", "k")]
+    clock = piper.WordClock("It 12 ok.", sounds, [phonemes], 1000)
 
     words = clock.words(phonemes, samples)
 
     assert [(w.text, w.start_ms, w.end_ms) for w in words] == [
-        ("It", 100.0, 120.0), ("12", 170.0, 220.0), ("ok.", 270.0, 310.0)]
+        ("It", 100.0, 120.0), ("12", 170.0, 230.0), ("ok.", 280.0, 320.0)]
 
 
-def test_word_clock_shares_spoken_words_out_when_espeak_said_them_differently() -> None:
-    # four written words counted as 1 each, but the sentence came out as two spoken words
-    phonemes = ["a", " ", "b"]
-    clock = piper.WordClock("one two three four", [1, 1, 1, 1], 2, 1000)
+def test_word_clock_tells_apart_words_espeak_ran_together_in_context() -> None:
+    # "in the sea" said as "ɪnðə siː": "in the" is one spoken word, two written ones
+    phonemes = ["ɪ", "n", "ð", "ə", " ", "s", "i", "ː"]
+    samples = [0, 10, 20, 30, 40, 50, 60, 70, 80, 0]
+    sounds = [("ɪ", "n"), ("ð", "ə"), ("s", "i", "ː")]
+    clock = piper.WordClock("in the sea", sounds, [phonemes], 1000)
 
-    words = clock.words(phonemes, [0, 10, 10, 10, 0])
+    words = clock.words(phonemes, samples)
 
-    assert [w.text for w in words] == ["one", "two", "three", "four"]
-    assert words[0].end_ms <= words[-1].start_ms and words[-1].end_ms == 30.0
+    assert [(w.text, w.start_ms, w.end_ms) for w in words] == [
+        ("in", 0.0, 30.0), ("the", 30.0, 100.0), ("sea", 150.0, 360.0)]
 
 
 def test_word_clock_gives_a_word_said_as_nothing_an_instant_before_the_next() -> None:
-    clock = piper.WordClock("— hello", [0, 1], 1, 1000)
+    clock = piper.WordClock("— hello", [(), ("h", "i")], [["h", "i"]], 1000)
 
     words = clock.words(["h", "i"], [5, 10, 10, 5])
 
     assert [(w.text, w.start_ms, w.end_ms) for w in words] == [
         ("—", 5.0, 5.0), ("hello", 5.0, 25.0)]
+
+
+def test_word_clock_times_each_sentence_in_its_own_chunk_and_none_it_did_not_expect() -> None:
+    sentences = [["h", "i", "."], ["j", "o"]]
+    clock = piper.WordClock("Hi. Yo", [("h", "i"), ("j", "o")], sentences, 1000)
+
+    first = clock.words(sentences[0], [0, 10, 10, 10, 0])
+    unexpected = clock.words(["x"], [0, 10, 0])
+
+    assert [(w.text, w.start_ms, w.end_ms) for w in first] == [("Hi.", 0.0, 20.0)]
+    assert unexpected == []
 
 
 async def test_a_voice_without_alignments_speaks_plain_audio_and_the_engine_estimates_words(

@@ -9,6 +9,7 @@ it is ready. A cancelled request leaves the queue at once, or stops after its se
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import logging
 import threading
@@ -25,7 +26,8 @@ from streaming.scheduling import DeadlinePool, need_by
 logger = logging.getLogger(__name__)
 WARM_UP_TEXT = "Ready."
 _PAUSES = frozenset(",.;:!?…—–-\"'()[]")  # punctuation phonemes: pauses, not words
-WORD_COUNTS_KEPT = 20_000  # written words whose spoken length is remembered
+_STRESS = frozenset("ˈˌ")  # stress marks: part of the sound after them
+WORD_SOUNDS_KEPT = 20_000  # written words whose sounds are remembered
 MAX_STEP_CHARS = 250  # the segmenter's longest merged segment: normal text is never cut
 # ONNX Runtime is not fork-safe: a process must load its voice itself, never inherit it.
 _voices: dict[tuple[str, int], object] = {}
@@ -83,76 +85,95 @@ def _with_alignments(model_path: Path) -> bytes | str:
         return str(model_path)
 
 
-def _spoken_words(voice: object, word: str) -> int:
-    """How many words espeak says for one written word ("1,026" is four)."""
-    return sum(len(_groups(sentence)) for sentence in voice.phonemize(word))
+def _is_sound(phoneme: str) -> bool:
+    return phoneme != " " and phoneme not in _PAUSES and phoneme not in _STRESS
 
 
-def _groups(phonemes: Sequence[str]) -> list[list[int]]:
-    """The indices of each spoken word's phonemes (words are separated by spaces;
-    punctuation is a pause, not part of a word)."""
-    groups: list[list[int]] = [[]]
-    for i, phoneme in enumerate(phonemes):
-        if phoneme == " ":
-            groups.append([])
-        elif phoneme not in _PAUSES:
-            groups[-1].append(i)
-    return [g for g in groups if g]
+def word_sounds(voice: object, word: str) -> tuple[str, ...]:
+    """The sounds espeak says for one written word on its own ("1,026": four words'
+    worth), without word breaks, pauses or stress marks."""
+    return tuple(p for sentence in voice.phonemize(word) for p in sentence if _is_sound(p))
 
 
-def _owners(counts: Sequence[int], total: int) -> list[int]:
-    """For each of ``total`` spoken words in order, the written word it belongs to: in
-    order by ``counts`` when they add up, else shared out in proportion."""
-    written = sum(counts)
-    owners: list[int] = []
-    for index, count in enumerate(counts):
-        owners.extend([index] * count)
-    if written == total:
-        return owners
-    if not written:
-        return [0] * total
-    return [owners[min(written - 1, g * written // total)] for g in range(total)]
+def phoneme_owners(sounds: Sequence[Sequence[str]],
+                   sentences: Sequence[Sequence[str]]) -> list[list[int | None]]:
+    """For each phoneme of each sentence, the written word it belongs to (None: a pause,
+    or a sound no word claims).
+
+    The sentences' sounds are aligned with the written words' sounds said one by one, so
+    words espeak runs together in context ("in the" said as one word) are still told
+    apart, and a sound said differently in context goes to the word it stands for. A stress
+    mark goes with the sound after it.
+    """
+    written: list[str] = []
+    owner_of: list[int] = []
+    for index, word in enumerate(sounds):
+        written.extend(word)
+        owner_of.extend([index] * len(word))
+    said = [(s, j) for s, sentence in enumerate(sentences)
+            for j, phoneme in enumerate(sentence) if _is_sound(phoneme)]
+    owners: list[list[int | None]] = [[None] * len(sentence) for sentence in sentences]
+    matcher = difflib.SequenceMatcher(
+        None, written, [sentences[s][j] for s, j in said], autojunk=False)
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        if op in ("equal", "replace"):
+            for k in range(b0, b1):
+                s, j = said[k]
+                owners[s][j] = owner_of[a0 + (k - b0) * (a1 - a0) // (b1 - b0)]
+    for s, sentence in enumerate(sentences):
+        following: int | None = None
+        for j in range(len(sentence) - 1, -1, -1):
+            if sentence[j] in _STRESS:
+                owners[s][j] = following
+            else:
+                following = owners[s][j]
+    return owners
 
 
 class WordClock:
     """Times the written words of one text in Piper's chunks of it, a chunk at a time.
 
-    ``counts`` are the spoken words of each written word ("1,026" is four), ``total`` the
-    spoken words of the whole text. Each chunk comes with its phonemes and the samples of
-    each (start and end markers included), as Piper's alignments give them. A written word
-    is timed from its first phoneme's start to its last one's end in the chunk where it
-    starts; one said as nothing gets an instant before the next word (or after the last).
+    ``sounds`` are what espeak says for each written word alone (``word_sounds``),
+    ``sentences`` the phonemes of the text as Piper will say them (``voice.phonemize``),
+    one chunk per non-empty sentence, each chunk with the samples of each phoneme (start
+    and end markers included), as Piper's alignments give them. A written word is timed
+    from its first phoneme's start to its last one's end in the chunk where it starts; one
+    said as nothing gets an instant before the next word (or after the last). A chunk that
+    is not the sentence expected gets no words (the engine then estimates them).
     """
 
-    def __init__(self, text: str, counts: Sequence[int], total: int, sample_rate: int) -> None:
+    def __init__(self, text: str, sounds: Sequence[Sequence[str]],
+                 sentences: Sequence[Sequence[str]], sample_rate: int) -> None:
         self._tokens = text.split()
-        self._owners = _owners(counts, total)
+        self._sentences = [list(sentence) for sentence in sentences if sentence]
+        self._owners = phoneme_owners(sounds, self._sentences)
         self._rate = sample_rate
-        self._spoken = 0  # spoken words passed
+        self._chunk = 0  # chunks passed
         self._written = 0  # written words timed
 
     def words(self, phonemes: Sequence[str], samples: Sequence[int]) -> list[Word]:
         """The words this chunk says, in ms from its start."""
-        tokens, owners, total = self._tokens, self._owners, len(self._owners)
+        chunk, self._chunk = self._chunk, self._chunk + 1
+        if chunk >= len(self._sentences) or list(phonemes) != self._sentences[chunk]:
+            return []
         ends = list(accumulate(samples))
         starts = [0, *ends[:-1]]
         spans: dict[int, list[float]] = {}
-        for group in _groups(phonemes):
-            owner = owners[min(self._spoken, total - 1)] if total else 0
-            self._spoken += 1
-            start = float(starts[group[0] + 1]) * 1000 / self._rate  # [0]: the start marker
-            end = float(ends[group[-1] + 1]) * 1000 / self._rate
-            if owner in spans:
-                spans[owner][1] = max(spans[owner][1], end)
-            elif owner >= self._written:
-                spans[owner] = [start, end]
+        for j, owner in enumerate(self._owners[chunk]):
+            if owner is None or owner < self._written:
+                continue
+            start = float(starts[j + 1]) * 1000 / self._rate  # [0]: the start marker
+            end = float(ends[j + 1]) * 1000 / self._rate
+            span = spans.setdefault(owner, [start, end])
+            span[0], span[1] = min(span[0], start), max(span[1], end)
+        tokens = self._tokens
         words: list[Word] = []
         for owner, (start, end) in sorted(spans.items()):
             at = round(start, 1)
             words.extend(Word(t, at, at) for t in tokens[self._written:owner])
             words.append(Word(tokens[owner], at, round(end, 1)))
             self._written = owner + 1
-        if self._spoken >= total:  # the last words: any left were said as nothing
+        if chunk == len(self._sentences) - 1:  # the last words: any left were said as nothing
             at = words[-1].end_ms if words else 0.0
             words.extend(Word(t, at, at) for t in tokens[self._written:])
             self._written = len(tokens)
@@ -186,7 +207,7 @@ class PiperTTS(TTS):
         self._warm = threading.Event()
         self._warming = False
         self.load_error = ""
-        self._word_counts: dict[str, int] = {}
+        self._sounds: dict[str, tuple[str, ...]] = {}
 
     @cached_property
     def _paths(self) -> tuple[Path, Path]:
@@ -237,13 +258,13 @@ class PiperTTS(TTS):
         elif item is DeadlinePool.DONE and not self.load_error:
             self._warm.set()
 
-    def _spoken_words(self, voice: object, word: str) -> int:
-        """``_spoken_words``, remembered for the most recent words."""
-        if (count := self._word_counts.get(word)) is None:
-            if len(self._word_counts) >= WORD_COUNTS_KEPT:
-                self._word_counts.clear()
-            count = self._word_counts[word] = _spoken_words(voice, word)
-        return count
+    def _word_sounds(self, voice: object, word: str) -> tuple[str, ...]:
+        """``word_sounds``, remembered for the most recent words."""
+        if (sounds := self._sounds.get(word)) is None:
+            if len(self._sounds) >= WORD_SOUNDS_KEPT:
+                self._sounds.clear()
+            sounds = self._sounds[word] = word_sounds(voice, word)
+        return sounds
 
     def _sentences(self, text: str) -> Iterator[bytes]:
         """One step per sentence: its s16le PCM (the first step loads the voice if needed).
@@ -254,9 +275,8 @@ class PiperTTS(TTS):
         """
         voice = load_voice(*self._paths, self._threads)
         for piece in pieces(text, MAX_STEP_CHARS):
-            total = sum(len(_groups(s)) for s in voice.phonemize(piece))
-            counts = [self._spoken_words(voice, token) for token in piece.split()]
-            clock = WordClock(piece, counts, total, voice.config.sample_rate)
+            sounds = [self._word_sounds(voice, token) for token in piece.split()]
+            clock = WordClock(piece, sounds, voice.phonemize(piece), voice.config.sample_rate)
             for chunk in voice.synthesize(piece, include_alignments=True):
                 if not chunk.phoneme_alignments:  # no timings: the engine estimates them
                     yield chunk.audio_int16_bytes
