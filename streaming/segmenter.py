@@ -260,7 +260,7 @@ class Segmenter:
     def _forced_end(self) -> int | None:
         """Where to cut a unit that reached ``max_chars`` (None: wait for whitespace)."""
         buf, limit = self._buf, self._max
-        if self._clause_end >= self._min:
+        if self._clause_end and self._clause_end >= self._min:  # (min_chars 0: no cut at 0)
             return self._clause_end
         last_space = _LAST_SPACE_RE.match(buf, 1, limit + 1)
         if last_space:

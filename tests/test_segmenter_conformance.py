@@ -5,8 +5,11 @@ Pure tests (no Django, no server). ``pytest -s`` prints the per-category table t
 """
 from __future__ import annotations
 
+import random
+
 import pytest
 
+from streaming.segmenter import Segmenter
 from tests import segmenter_conformance as conformance
 from tests.segmenter_corpus import CASES, CATEGORIES
 
@@ -84,3 +87,48 @@ def test_report_prints_the_scored_table(
     total_row = next(line for line in report.splitlines() if line.startswith("| **total**"))
     assert cell in total_row
     assert all(f"| {category} |" in report for category in CATEGORIES)
+
+
+def _run(chunks: list[str], **config: int) -> list[str]:
+    seg = Segmenter(**config)
+    out: list[str] = []
+    for chunk in chunks:
+        out += seg.feed(chunk)
+    return out + seg.flush()
+
+
+def test_min_chars_0_still_cuts_a_unit_that_reaches_max_chars() -> None:
+    """min_chars 0 (as in the conformance settings) once made a forced cut at 0: a hang."""
+    text = "one two three four five six seven eight nine ten eleven twelve"
+    segments = _run([text], min_chars=0, max_chars=20)
+    assert " ".join(segments) == text
+    assert all(len(s) <= 20 for s in segments)
+
+
+# Pieces of what the conformance rules look at: markers, quotes, ellipses, attributions.
+FUZZ_PIECES = [*"aaAAbb  \n\n.,;:1-\u2014\u2026\"*#)(I?!`'\u201c\u201d\u2022", " . . .",
+               ". . . .", "[...]", "(1) ", "1. ", "2. ", "a. ", "b) ", "ii. ", " John said",
+               " The man asked", "U.S.", " The", " Did", "N\u00b0.", " 5", "Jan.", "2019.",
+               "\n- ", "\n1. ", "e.g.", "Dr.", "\u2022 ", "`x.Y`", "Step"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_fuzz_of_conformance_pieces_is_split_invariant_and_loses_nothing(seed: int) -> None:
+    rng = random.Random(2000 + seed)
+    for _ in range(150):
+        text = "".join(rng.choice(FUZZ_PIECES) for _ in range(rng.randint(0, 60)))
+        first_min = rng.randint(1, 5)
+        config = rng.choice([conformance.OURS, {
+            "first_min_words": first_min, "first_max_words": rng.choice([0, first_min]),
+            "min_chars": rng.randint(0, 30), "max_chars": rng.randint(5, 80)}])
+        whole = _run([text], **config)
+        assert _run(list(text), **config) == whole, (text, config)
+        sizes = random.Random(seed)
+        chunks, i = [], 0
+        while i < len(text):
+            size = sizes.randint(1, 6)
+            chunks.append(text[i : i + size])
+            i += size
+        assert _run(chunks, **config) == whole, (text, config)
+        assert conformance.squash("".join(whole)) == conformance.squash(text)
+        assert all(s and s == s.strip() for s in whole)
