@@ -5,7 +5,8 @@ A boundary is decided only once enough lookahead has arrived, and every decision
 pure function of the text since the previous cut, so any split of the input into
 deltas yields exactly the same segments as feeding it whole.
 
-Rules (see also tests/test_segmenter.py):
+Rules (see also tests/test_segmenter.py, and tests/segmenter_corpus.py for the conformance
+corpus they are scored on):
 
 * The first segment is cut early, at the first clause boundary (``, ; :``, spaced
   ``-``/``–`` or ``—``) once it holds ``first_min_words`` words, or at any sentence end;
@@ -129,10 +130,10 @@ _PHRASE_STARTERS = frozenset({
     "and", "or", "but", "so", "because", "which", "who", "that", "when", "where", "while",
     "if",
 })
+_NEVER_FINAL = frozenset({"e.g", "i.e", "a.k.a", "c.f", "n.b"})  # never end a sentence
 # Function words that start sentences and never continue a name or a label: after a
 # capital initial or a dotted acronym ("vitamin C. They", "the U.S. How") they begin a
 # new sentence. Not "I" ("At 6 p.m. I left" is one sentence) nor "A" (an initial too).
-_NEVER_FINAL = frozenset({"e.g", "i.e", "a.k.a", "c.f", "n.b"})  # never end a sentence
 _STARTERS = frozenset({
     "the", "this", "that", "these", "those", "there", "then", "they", "their", "it", "its",
     "we", "our", "he", "his", "she", "her", "you", "your", "my", "but", "and", "so", "yet",
@@ -469,8 +470,8 @@ class Segmenter:
         if buf[:start].rstrip().rstrip("*_`").endswith(":"):
             return any(place == 1 for _, place in marker[1])  # "Steps: 1.", not "Answer: 4."
         label = _LABEL_RE.fullmatch(buf, 0, start)
-        return (any(k == "1" for k, _ in marker[1]) and label is not None
-                and label[1].lower() not in _STARTERS)
+        return (any(system == "1" for system, _ in marker[1]) and label is not None
+                and label[1].lower() not in _STARTERS)  # a number after "Step", not "Then"
 
     def _list_continued(self, start: int, marker: tuple[str, set[tuple[str, int]]]) -> int | None:
         """If the unit holds a list that the marker at ``start`` continues (the same kind
@@ -506,8 +507,8 @@ class Segmenter:
 
     def _attribution_at(self, n: int, final: bool) -> bool | None:
         """Does a speech attribution start at ``n``: up to three capitalised words or a
-        determiner and a noun, then a speech verb ("John shouted", "Sarah Lee snapped",
-        "The guard said")? None: need more text."""
+        determiner and a noun, then a speech verb ("John shouted", "Dr. Lee asked", "The
+        guard said")? None: need more text."""
         buf = self._buf
         i, determiner = n, False
         for k in range(4):
@@ -518,7 +519,9 @@ class Segmenter:
             word = buf[i:end]
             if k and word.rstrip(",.!?;:").lower() in _SPEECH_VERBS:
                 return True
-            if m is None or not (_NAME_RE.fullmatch(word) or (determiner and word.isalpha())):
+            name = _NAME_RE.fullmatch(word) or (  # "Dr." too
+                word[-1] == "." and word[:-1].lower() in _ABBREVIATIONS and word[0].isupper())
+            if m is None or not (name or (determiner and word.isalpha())):
                 return False
             determiner = k == 0 and word.lower() in _DETERMINERS
             i = self._next_nonspace(end)

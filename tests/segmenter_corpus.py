@@ -11,7 +11,8 @@ Conventions, where English leaves a choice:
 * A period that ends an abbreviation, an initial or a dotted acronym ending a sentence
   ("... in the U.S. How about you?") ends the sentence too.
 * Lists on their own lines: every item is a sentence, ended or not ("- flour"), and so is
-  the line that introduces them ("Ingredients:"); a line that wraps an item ("   wraps
+  the line that introduces them ("Ingredients:") and each row of a table (its header with
+  the rule under it); a line that wraps an item ("   wraps
   onto a second line") belongs to it. A newline with no marker, heading or sentence end
   around it is a soft wrap ("a cold \\nnight"), except in a column of bare lines
   ("features\\ncontact manager"), whose lines are items.
@@ -162,6 +163,8 @@ ABBREVIATIONS = _cases(
     ("Let's ask Jane and co. They should know.", ["Let's ask Jane and co.", "They should know."]),
     ("They closed the deal with Pitt, Briggs & Co. It closed yesterday.",
      ["They closed the deal with Pitt, Briggs & Co.", "It closed yesterday."]),
+    ("Yes! The answer is B. The other options are wrong.",
+     ["Yes!", "The answer is B.", "The other options are wrong."]),
     ("We went with Plan B. The first plan was too expensive.",
      ["We went with Plan B.", "The first plan was too expensive."]),
 )
@@ -248,6 +251,8 @@ QUOTES = _cases(
       "Many people quote him."]),
     ('"Fine!" Sarah Lee snapped. She slammed the door.',
      ['"Fine!" Sarah Lee snapped.', "She slammed the door."]),
+    ('"Is it safe?" Dr. Lee asked. "Yes," said the nurse.',
+     ['"Is it safe?" Dr. Lee asked.', '"Yes," said the nurse.']),
 )
 
 LISTS_INLINE = _cases(
@@ -287,6 +292,11 @@ LISTS_INLINE = _cases(
      ["There are 3 steps.", "1. Open the app.", "2. Tap Settings."]),
     ("1. Mix. Stir well. 2. Bake for an hour.", ["1. Mix.", "Stir well.", "2. Bake for an hour."]),
     ("a) The first item b) The second item", ["a) The first item", "b) The second item"]),
+    ("Sure! Here are three tips: 1. Drink water. 2. Sleep 8 hours. 3. Walk daily. Want more?",
+     ["Sure!", "Here are three tips: 1. Drink water.", "2. Sleep 8 hours.", "3. Walk daily.",
+      "Want more?"]),
+    ("My top 3: 1) Paris 2) Rome 3) Tokyo. All great!",
+     ["My top 3: 1) Paris", "2) Rome", "3) Tokyo.", "All great!"]),
     ("(a) The first item (b) The second item", ["(a) The first item", "(b) The second item"]),
     ("i. The first item ii. The second item iii. The third item",
      ["i. The first item", "ii. The second item", "iii. The third item"]),
@@ -334,6 +344,10 @@ LISTS_ON_LINES = _cases(
      ["I. Introduction", "II. Methods", "III. Results"]),
     ("> Note: this is a quote.\n> It spans two lines.",
      ["> Note: this is a quote.", "> It spans two lines."]),
+    ("Here are the plans:\n\n| Plan | Price |\n|------|------:|\n| Free | $0 |\n| Pro | $9.99 |"
+     "\n\nPick one.",
+     ["Here are the plans:", "| Plan | Price |\n|------|------:|", "| Free | $0 |",
+      "| Pro | $9.99 |", "Pick one."]),
     ("Shopping list:\n- eggs\n- milk\nThat's all for today.",
      ["Shopping list:", "- eggs", "- milk", "That's all for today."]),
 )
