@@ -57,7 +57,8 @@ def estimate_words(text: str, audio_ms: float) -> list[Word]:
     return words
 
 
-def _key(token: str) -> str:
+def word_key(token: str) -> str:
+    """A word as compared with another: without punctuation or case."""
     return _NORMAL.sub("", token).lower()
 
 
@@ -72,8 +73,8 @@ def onto_text(text: str, spoken: Sequence[Word]) -> list[Word]:
     tokens = text.split()
     if [w.text for w in spoken] == tokens:
         return list(spoken)
-    matcher = difflib.SequenceMatcher(None, [_key(t) for t in tokens],
-                                      [_key(w.text) for w in spoken], autojunk=False)
+    matcher = difflib.SequenceMatcher(None, [word_key(t) for t in tokens],
+                                      [word_key(w.text) for w in spoken], autojunk=False)
     words: list[Word] = []
     for op, t0, t1, s0, s1 in matcher.get_opcodes():
         if op == "insert":  # said more than written ("$5" -> "5 dollars"): the word before

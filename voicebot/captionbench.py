@@ -29,8 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from streaming.audio import resample_pcm
-from streaming.captions import _key as word_key  # how the captions compare words
-from streaming.captions import as_rows, estimate_words, onto_text
+from streaming.captions import as_rows, estimate_words, onto_text, word_key
 from streaming.engine import COMPLETED, EngineConfig, StreamEngine, text_once
 from streaming.loadclient import stats
 from streaming.protocols import ProviderError, Word
