@@ -1,13 +1,17 @@
-"""A loopback gRPC server speaking Google Cloud Text-to-Speech v1, for adapter tests.
+"""A loopback gRPC server speaking Google Cloud Text-to-Speech (v1, v1beta1), for tests.
 
 This module owns ``LoopbackGoogleTTS``: a ``grpc.aio`` server on 127.0.0.1 serving
 ``google.cloud.texttospeech.v1.TextToSpeech`` (``SynthesizeSpeech``,
-``StreamingSynthesize``, ``ListVoices``) through a generic handler that (de)serializes
+``StreamingSynthesize``, ``ListVoices``) and ``google.cloud.texttospeech.v1beta1.
+TextToSpeech`` (``SynthesizeSpeech``) through generic handlers that (de)serialize
 with the proto-plus message classes, so the real SDK client can be exercised end to end
-over an insecure channel. It checks the request rules the real service enforces (a
-streaming call's first request carries only ``streaming_config``, every later one only
-``input``), answering violations with INVALID_ARGUMENT and recording them in
-``violations``. Every call and its requests are recorded in ``calls``.
+over an insecure channel. Like the real service, v1beta1 ``SynthesizeSpeech`` parses SSML
+input (rejecting malformed SSML) and, when asked for ``SSML_MARK`` time pointing, answers
+a timepoint for each ``<mark>``: where its audio for the text before the mark ends. It
+checks the request rules the real service enforces (a streaming call's first request
+carries only ``streaming_config``, every later one only ``input``), answering violations
+with INVALID_ARGUMENT and recording them in ``violations``. Every call and its requests
+are recorded in ``calls``.
 
 A streaming call is answered only once the client has half-closed its request stream:
 grpc.aio clients lose the server's status (and report ``INTERNAL: Internal error from
@@ -23,19 +27,25 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Self
 
 import grpc
 from google.cloud.texttospeech_v1 import types
+from google.cloud.texttospeech_v1beta1 import types as beta_types
 
-from tests.loopback_openai import speech_pcm
+from tests.loopback_openai import MS_PER_CHARACTER, speech_pcm
 
 SERVICE = "google.cloud.texttospeech.v1.TextToSpeech"
+BETA_SERVICE = "google.cloud.texttospeech.v1beta1.TextToSpeech"
 DEFAULT_SAMPLE_RATE = 24000
 
-__all__ = ["SERVICE", "LoopbackGoogleTTS", "RecordedCall", "speech_pcm", "wav_header"]
+__all__ = [
+    "BETA_SERVICE", "SERVICE", "LoopbackGoogleTTS", "RecordedCall", "mark_seconds",
+    "speak_ssml", "speech_pcm", "wav_header",
+]
 
 
 def default_voices() -> list[types.Voice]:
@@ -59,13 +69,40 @@ def wav_header(pcm_bytes: int, sample_rate: int) -> bytes:
     )
 
 
+def speak_ssml(ssml: str) -> tuple[str, list[tuple[str, int]]]:
+    """The text an SSML document says, and each ``<mark>``'s name with the number of
+    characters said before it. Raises ``ValueError`` for malformed SSML."""
+    try:
+        root = ET.fromstring(ssml)
+    except ET.ParseError as exc:
+        raise ValueError(f"invalid SSML: {exc}") from exc
+    if root.tag != "speak":
+        raise ValueError(f"SSML must be a <speak> document, got <{root.tag}>")
+    said, marks = [root.text or ""], []
+    for element in root.iter():
+        if element is root:
+            continue
+        if element.tag == "mark":
+            marks.append((element.get("name", ""), len("".join(said))))
+        said.append(element.tail or "")
+    return "".join(said), marks
+
+
+def mark_seconds(characters: int, sample_rate: int) -> float:
+    """When the fake's audio for ``characters`` characters ends (``speech_pcm``'s pace)."""
+    per_char = max(1, sample_rate * MS_PER_CHARACTER // 1000)
+    return characters * per_char / sample_rate
+
+
 @dataclass
 class RecordedCall:
-    """One RPC as the server saw it: method name, request messages, client metadata."""
+    """One RPC as the server saw it: method name, request messages, client metadata, and
+    the API version it was served as ("v1" or "v1beta1")."""
 
     method: str
     requests: list[Any] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    version: str = "v1"
 
 
 @dataclass
@@ -78,6 +115,8 @@ class LoopbackGoogleTTS:
     the requested sample rate, split into responses of ``chunk_bytes`` (odd sizes split
     samples), failing with ``fail_status`` after ``fail_after`` audio responses if set.
     ``wav_header`` makes ``SynthesizeSpeech`` prefix its audio with a RIFF header.
+    ``timepoints=False`` makes v1beta1 ``SynthesizeSpeech`` answer no timepoints even when
+    asked; marks named in ``skip_marks`` get none.
     """
 
     voices: list[types.Voice] = field(default_factory=default_voices)
@@ -89,6 +128,8 @@ class LoopbackGoogleTTS:
     fail_status: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE
     fail_details: str = "The service is currently unavailable."
     wav_header: bool = False
+    timepoints: bool = True
+    skip_marks: tuple[str, ...] = ()
     calls: list[RecordedCall] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     sent_audio: list[bytes] = field(default_factory=list)  # every audio response, in order
@@ -129,7 +170,14 @@ class LoopbackGoogleTTS:
                 response_serializer=types.ListVoicesResponse.serialize,
             ),
         })
-        self._server.add_generic_rpc_handlers((handler,))
+        beta_handler = grpc.method_handlers_generic_handler(BETA_SERVICE, {
+            "SynthesizeSpeech": grpc.unary_unary_rpc_method_handler(
+                self._synthesize_speech_beta,
+                request_deserializer=beta_types.SynthesizeSpeechRequest.deserialize,
+                response_serializer=beta_types.SynthesizeSpeechResponse.serialize,
+            ),
+        })
+        self._server.add_generic_rpc_handlers((handler, beta_handler))
         self.port = self._server.add_insecure_port(f"127.0.0.1:{self.port}")
         await self._server.start()
         return self
@@ -143,12 +191,14 @@ class LoopbackGoogleTTS:
 
     # --- behaviours shared by the methods ---------------------------------------------
 
-    def _record(self, method: str, context: grpc.aio.ServicerContext) -> RecordedCall:
+    def _record(
+        self, method: str, context: grpc.aio.ServicerContext, version: str = "v1"
+    ) -> RecordedCall:
         metadata = {
             item.key: item.value if isinstance(item.value, str) else repr(item.value)
             for item in context.invocation_metadata() or ()
         }
-        call = RecordedCall(method, metadata=metadata)
+        call = RecordedCall(method, metadata=metadata, version=version)
         self.calls.append(call)
         return call
 
@@ -169,27 +219,58 @@ class LoopbackGoogleTTS:
         size = max(1, self.chunk_bytes)
         return [audio[i : i + size] for i in range(0, len(audio), size)]
 
-    # --- the three methods --------------------------------------------------------------
+    # --- the methods ----------------------------------------------------------------------
 
     async def _synthesize_speech(
         self, request: types.SynthesizeSpeechRequest, context: grpc.aio.ServicerContext
     ) -> types.SynthesizeSpeechResponse:
-        """Unary synthesis: the whole audio in one response."""
+        """Unary synthesis (v1): the whole audio in one response."""
         self._record("SynthesizeSpeech", context).requests.append(request)
         await self._misbehave(context)
         if not request.input.text:
             await self._reject(context, "SynthesizeSpeech: input.text is empty")
+        audio, _rate = await self._unary_audio(request, request.input.text, context)
+        return types.SynthesizeSpeechResponse(audio_content=audio)
+
+    async def _synthesize_speech_beta(
+        self, request: beta_types.SynthesizeSpeechRequest, context: grpc.aio.ServicerContext
+    ) -> beta_types.SynthesizeSpeechResponse:
+        """Unary synthesis (v1beta1): the whole audio, and a timepoint for each SSML mark
+        when ``SSML_MARK`` time pointing is enabled."""
+        self._record("SynthesizeSpeech", context, "v1beta1").requests.append(request)
+        await self._misbehave(context)
+        text, marks = request.input.text, []
+        if request.input.ssml:
+            try:
+                text, marks = speak_ssml(request.input.ssml)
+            except ValueError as exc:
+                await self._reject(context, f"SynthesizeSpeech: {exc}")
+        if not text:
+            await self._reject(context, "SynthesizeSpeech: input is empty")
+        audio, rate = await self._unary_audio(request, text, context)
+        wanted = beta_types.SynthesizeSpeechRequest.TimepointType.SSML_MARK
+        if not self.timepoints or wanted not in request.enable_time_pointing:
+            marks = []
+        return beta_types.SynthesizeSpeechResponse(audio_content=audio, timepoints=[
+            beta_types.Timepoint(mark_name=name, time_seconds=mark_seconds(before, rate))
+            for name, before in marks if name not in self.skip_marks
+        ])
+
+    async def _unary_audio(
+        self, request: Any, text: str, context: grpc.aio.ServicerContext
+    ) -> tuple[bytes, int]:
+        """The audio content answering ``text`` (both versions) and its sample rate."""
         if not request.voice.language_code:
             await self._reject(context, "SynthesizeSpeech: voice.language_code is required")
-        encoding = request.audio_config.audio_encoding
+        encoding = types.AudioEncoding(int(request.audio_config.audio_encoding))  # v1 enum
         if encoding not in (types.AudioEncoding.PCM, types.AudioEncoding.LINEAR16):
             await self._reject(context, f"SynthesizeSpeech: this fake cannot encode {encoding!r}")
         rate = request.audio_config.sample_rate_hertz or DEFAULT_SAMPLE_RATE
-        audio = speech_pcm(request.input.text, rate)
+        audio = speech_pcm(text, rate)
         self.sent_audio.append(audio)
         if self.wav_header or encoding == types.AudioEncoding.LINEAR16:
             audio = wav_header(len(audio), rate) + audio
-        return types.SynthesizeSpeechResponse(audio_content=audio)
+        return audio, rate
 
     async def _streaming_synthesize(
         self,
