@@ -21,19 +21,31 @@ from google.cloud.texttospeech_v1 import TextToSpeechAsyncClient, types
 from google.cloud.texttospeech_v1.services.text_to_speech.transports import (
     TextToSpeechGrpcAsyncIOTransport,
 )
+from google.cloud.texttospeech_v1beta1 import types as beta_types
 
-from streaming.protocols import TTS, ProviderError
+from streaming.captions import estimate_words
+from streaming.engine import StreamEngine, text_once
+from streaming.protocols import TTS, ProviderError, SpeechChunk, Word
 from tests.live_server import free_port
-from tests.loopback_google import LoopbackGoogleTTS, speech_pcm, wav_header
+from tests.loopback_google import (
+    LoopbackGoogleTTS,
+    mark_seconds,
+    speak_ssml,
+    speech_pcm,
+    wav_header,
+)
 from tts.providers.google_tts import (
+    SDK_MODULE,
     GoogleTTS,
     language_of,
     load_credentials_file,
     strip_wav_header,
+    words_at_marks,
 )
 
 TEXT = "Hello there, how can I help you today?"
 STANDARD_VOICE = "en-US-Standard-C"
+SSML_MARK = beta_types.SynthesizeSpeechRequest.TimepointType.SSML_MARK
 
 
 @pytest.fixture(autouse=True)
@@ -55,6 +67,16 @@ async def collect(tts: GoogleTTS, text: str = TEXT, voice: str | None = None) ->
 
 def adapter(server: LoopbackGoogleTTS, **options: object) -> GoogleTTS:
     return GoogleTTS(endpoint=server.endpoint, insecure=True, **options)
+
+
+def loopback_timings(text: str, sample_rate: int = 24000) -> list[Word]:
+    """The words of ``text`` as the loopback times them: word N from its mark (after the
+    characters said before it) to the next word's mark, the last to the audio's end."""
+    words = text.split()
+    starts = [mark_seconds(sum(len(w) + 1 for w in words[:n]), sample_rate) * 1000
+              for n in range(len(words))]
+    ends = [*starts[1:], len(speech_pcm(text, sample_rate)) / 2 / sample_rate * 1000]
+    return [Word(w, round(a, 1), round(b, 1)) for w, a, b in zip(words, starts, ends, strict=True)]
 
 
 # --- streaming (Chirp 3 HD) ---------------------------------------------------------------
@@ -93,9 +115,9 @@ async def test_each_segment_is_its_own_streaming_call_on_one_client() -> None:
         tts = adapter(server)
         try:
             first = b"".join(await collect(tts, "First sentence."))
-            client = tts._client
+            client = tts._clients[SDK_MODULE]
             second = b"".join(await collect(tts, "Second one."))
-            assert tts._client is client
+            assert tts._clients[SDK_MODULE] is client
         finally:
             await tts.aclose()
     assert first == speech_pcm("First sentence.", 24000)
@@ -138,7 +160,8 @@ async def test_stopping_early_cancels_the_call_and_the_next_segment_works() -> N
 
 
 @pytest.mark.asyncio
-async def test_other_voices_use_synthesize_speech_with_headerless_pcm() -> None:
+async def test_other_voices_send_ssml_with_a_mark_before_each_word_asking_ssml_mark_timepoints(
+) -> None:
     async with LoopbackGoogleTTS() as server:
         tts = adapter(server)
         try:
@@ -146,16 +169,132 @@ async def test_other_voices_use_synthesize_speech_with_headerless_pcm() -> None:
         finally:
             await tts.aclose()
     [call] = server.calls
-    assert call.method == "SynthesizeSpeech"
+    assert (call.method, call.version) == ("SynthesizeSpeech", "v1beta1")
     [request] = call.requests
-    assert request.input.text == TEXT
+    assert request.input.text == ""
+    assert request.input.ssml == (
+        '<speak><mark name="w0"/>Hello <mark name="w1"/>there, <mark name="w2"/>how'
+        ' <mark name="w3"/>can <mark name="w4"/>I <mark name="w5"/>help <mark name="w6"/>you'
+        ' <mark name="w7"/>today?</speak>'
+    )
+    assert list(request.enable_time_pointing) == [SSML_MARK]
     assert request.voice.name == STANDARD_VOICE
     assert request.voice.language_code == "en-US"
-    assert request.audio_config.audio_encoding == types.AudioEncoding.PCM
+    assert request.audio_config.audio_encoding == beta_types.AudioEncoding.PCM
     assert request.audio_config.sample_rate_hertz == 24000
     assert b"".join(chunks) == speech_pcm(TEXT, 24000)
     assert all(len(chunk) % 2 == 0 for chunk in chunks)
     assert server.violations == []
+
+
+@pytest.mark.asyncio
+async def test_the_chunks_words_start_at_their_marks_and_end_at_the_next_words_mark() -> None:
+    async with LoopbackGoogleTTS() as server:
+        tts = adapter(server, voice=STANDARD_VOICE, sample_rate=16000)
+        try:
+            [chunk] = await collect(tts)
+        finally:
+            await tts.aclose()
+    assert isinstance(chunk, SpeechChunk)
+    assert bytes(chunk) == speech_pcm(TEXT, 16000)
+    assert list(chunk.words) == loopback_timings(TEXT, 16000)
+    # spelled out for the first words: "Hello " is 6 characters of 12 ms, "there, " 7 more
+    assert chunk.words[:2] == (Word("Hello", 0.0, 72.0), Word("there,", 72.0, 156.0))
+    assert chunk.words[-1].end_ms == len(TEXT) * 12.0  # the last word ends with the audio
+
+
+@pytest.mark.asyncio
+async def test_ampersands_angle_brackets_and_quotes_are_escaped_and_words_keep_their_text(
+) -> None:
+    text = """Tom & Jerry <3 "cheese" isn't 5>4 &amp; <b>bold</b>"""
+    async with LoopbackGoogleTTS() as server:
+        tts = adapter(server, voice=STANDARD_VOICE)
+        try:
+            [chunk] = await collect(tts, text)
+        finally:
+            await tts.aclose()
+    assert server.violations == []  # the SSML parsed
+    ssml = server.calls[0].requests[0].input.ssml
+    assert "&amp;amp;" in ssml and "&lt;b&gt;bold&lt;/b&gt;" in ssml and "&quot;" in ssml
+    said, marks = speak_ssml(ssml)
+    assert said == text  # the service is asked to say exactly the original words
+    assert [name for name, _ in marks] == [f"w{n}" for n in range(len(text.split()))]
+    assert [w.text for w in chunk.words] == text.split()
+    assert list(chunk.words) == loopback_timings(text)
+
+
+@pytest.mark.asyncio
+async def test_a_response_without_timepoints_yields_plain_bytes() -> None:
+    async with LoopbackGoogleTTS(timepoints=False) as server:
+        tts = adapter(server, voice=STANDARD_VOICE)
+        try:
+            chunks = await collect(tts)
+        finally:
+            await tts.aclose()
+    assert list(server.calls[0].requests[0].enable_time_pointing) == [SSML_MARK]
+    assert [type(chunk) for chunk in chunks] == [bytes]
+    assert b"".join(chunks) == speech_pcm(TEXT, 24000)
+
+
+@pytest.mark.asyncio
+async def test_a_response_missing_one_words_mark_yields_plain_bytes() -> None:
+    async with LoopbackGoogleTTS(skip_marks=("w3",)) as server:
+        tts = adapter(server, voice=STANDARD_VOICE)
+        try:
+            chunks = await collect(tts)
+        finally:
+            await tts.aclose()
+    assert [type(chunk) for chunk in chunks] == [bytes]
+    assert b"".join(chunks) == speech_pcm(TEXT, 24000)
+
+
+def test_words_at_marks_ends_a_word_no_earlier_than_it_starts() -> None:
+    points = [beta_types.Timepoint(mark_name="w0", time_seconds=0.0),
+              beta_types.Timepoint(mark_name="w1", time_seconds=0.5),
+              beta_types.Timepoint(mark_name="w2", time_seconds=0.4)]
+    assert words_at_marks(["a", "b", "c"], points, 300.0) == [
+        Word("a", 0.0, 500.0), Word("b", 500.0, 500.0), Word("c", 400.0, 400.0)
+    ]
+    assert words_at_marks(["a", "b"], points[:1], 300.0) is None
+
+
+@pytest.mark.asyncio
+async def test_chirp_3_hd_voices_stream_plain_text_without_marks_and_yield_untimed_audio(
+) -> None:
+    async with LoopbackGoogleTTS() as server:
+        tts = adapter(server)  # the default voice: en-US-Chirp3-HD-Charon
+        try:
+            chunks = await collect(tts)
+        finally:
+            await tts.aclose()
+    [call] = server.calls
+    assert (call.method, call.version) == ("StreamingSynthesize", "v1")
+    assert call.requests[1].input.text == TEXT
+    assert "<mark" not in str(call.requests)
+    assert not any(isinstance(chunk, SpeechChunk) for chunk in chunks)
+
+
+@pytest.mark.asyncio
+async def test_an_engine_segment_on_a_standard_voice_gets_the_services_timings_not_an_estimate(
+) -> None:
+    text = "Well... perhaps, 'maybe' tomorrow!"
+    async with LoopbackGoogleTTS() as server:
+        tts = adapter(server, voice=STANDARD_VOICE)
+        try:
+            result = await StreamEngine(tts, _ignore).run(text_once(text))
+        finally:
+            await tts.aclose()
+    [segment] = result.segments
+    assert segment.spoken == segment.text == text
+    service = [[w.text, w.start_ms, w.end_ms] for w in loopback_timings(text)]
+    length = len(speech_pcm(text, 24000)) / 2 / 24
+    estimate = [[w.text, w.start_ms, w.end_ms] for w in estimate_words(text, length)]
+    assert service != estimate
+    assert segment.words == service
+
+
+async def _ignore(event: object) -> None:
+    """An engine output that drops what it is given."""
 
 
 @pytest.mark.asyncio
@@ -321,6 +460,28 @@ async def test_checker_accepts_the_valid_order() -> None:
     assert server.violations == []
 
 
+@pytest.mark.asyncio
+async def test_checker_rejects_unescaped_ssml_like_the_real_service() -> None:
+    from google.cloud.texttospeech_v1beta1 import TextToSpeechAsyncClient as BetaClient
+
+    async with LoopbackGoogleTTS() as server:
+        channel = grpc.aio.insecure_channel(server.endpoint)
+        transport = BetaClient.get_transport_class("grpc_asyncio")(channel=channel)
+        try:
+            with pytest.raises(api_exceptions.InvalidArgument, match="invalid SSML"):
+                await BetaClient(transport=transport).synthesize_speech(
+                    input=beta_types.SynthesisInput(ssml="<speak>Tom & Jerry</speak>"),
+                    voice=beta_types.VoiceSelectionParams(
+                        name=STANDARD_VOICE, language_code="en-US"),
+                    audio_config=beta_types.AudioConfig(
+                        audio_encoding=beta_types.AudioEncoding.PCM),
+                    timeout=5,
+                )
+        finally:
+            await channel.close()
+    assert server.violations[0].startswith("SynthesizeSpeech: invalid SSML")
+
+
 # --- voices -------------------------------------------------------------------------------
 
 
@@ -481,7 +642,7 @@ def test_client_is_rebuilt_when_used_from_another_event_loop() -> None:
             tts.endpoint = server.endpoint  # read when a client is built
             try:
                 audio = b"".join(await collect(tts, "Same text."))
-                clients.append(tts._client)
+                clients.append(tts._clients[SDK_MODULE])
                 return audio
             finally:
                 if close:

@@ -1,11 +1,13 @@
 """Google Cloud Text-to-Speech adapter: raw PCM over gRPC, streamed for Chirp 3 HD voices.
 
-This module owns ``GoogleTTS``: the lazily created ``TextToSpeechAsyncClient`` (built
-inside the running event loop, rebuilt if the adapter is used from another loop), the
-credential lookup (Application Default Credentials, ``GOOGLE_APPLICATION_CREDENTIALS``
-or an explicit key file), the two synthesis paths (``StreamingSynthesize`` for Chirp 3
-HD voices, ``SynthesizeSpeech`` for the others), the cached voice list and the
-translation of gRPC / Google API errors into ``ProviderError``.
+This module owns ``GoogleTTS``: the lazily created ``TextToSpeechAsyncClient``s (v1, and
+v1beta1 for timepoints; built inside the running event loop, rebuilt if the adapter is
+used from another loop), the credential lookup (Application Default Credentials,
+``GOOGLE_APPLICATION_CREDENTIALS`` or an explicit key file), the two synthesis paths
+(v1 ``StreamingSynthesize`` for Chirp 3 HD voices, untimed; v1beta1 ``SynthesizeSpeech``
+for the others, with an SSML ``<mark>`` before each word and ``SSML_MARK`` time pointing,
+so their audio comes as a ``SpeechChunk`` with the service's word timings), the cached
+voice list and the translation of gRPC / Google API errors into ``ProviderError``.
 
 Each text segment gets its own ``StreamingSynthesize`` call (config, then one input):
 the responses carry no boundary between inputs, and the engine needs every segment's
@@ -21,22 +23,25 @@ import importlib.util
 import json
 import os
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from xml.sax.saxutils import escape
 
 from django.core.exceptions import ImproperlyConfigured
 
-from streaming.audio import WholeSamples
-from streaming.protocols import TTS, ProviderError
+from streaming.audio import SAMPLE_WIDTH, WholeSamples
+from streaming.protocols import TTS, ProviderError, SpeechChunk, Word
 
 SDK_MODULE = "google.cloud.texttospeech_v1"
+BETA_SDK_MODULE = "google.cloud.texttospeech_v1beta1"  # SSML mark timepoints
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
 CREDENTIALS_HINT = (
     "set GOOGLE_APPLICATION_CREDENTIALS to a service-account key file, pass "
     "credentials_file, or run `gcloud auth application-default login`"
 )
+_SSML_QUOTES = {'"': "&quot;", "'": "&apos;"}  # escape() does &, < and >
 _STATUS_HINTS = {
     "UNAUTHENTICATED": "authentication failed: check the Google credentials",
     "PERMISSION_DENIED": (
@@ -82,10 +87,11 @@ def load_credentials_file(path: str) -> Any:
     )
 
 
-def import_sdk() -> ModuleType:
-    """Import ``google.cloud.texttospeech_v1``; its absence is ``ImproperlyConfigured``."""
+def import_sdk(module: str = SDK_MODULE) -> ModuleType:
+    """Import ``google.cloud.texttospeech_v1`` (or ``module``, e.g. its v1beta1); its
+    absence is ``ImproperlyConfigured``."""
     try:
-        return importlib.import_module(SDK_MODULE)
+        return importlib.import_module(module)
     except ImportError as exc:
         raise ImproperlyConfigured(
             "Google TTS needs its SDK: pip install google-cloud-texttospeech"
@@ -120,6 +126,31 @@ def strip_wav_header(audio: bytes) -> bytes:
             return audio[start : start + size]
         pos += 8 + size + (size & 1)
     return b""
+
+
+def marked_ssml(words: Sequence[str]) -> str:
+    """SSML saying ``words`` (escaped) with a ``<mark name="wN"/>`` before word N."""
+    marked = " ".join(
+        f'<mark name="w{n}"/>{escape(word, _SSML_QUOTES)}' for n, word in enumerate(words)
+    )
+    return f"<speak>{marked}</speak>"
+
+
+def words_at_marks(
+    words: Sequence[str], timepoints: Iterable[Any], audio_ms: float
+) -> list[Word] | None:
+    """``words`` timed by the service's timepoints of the marks ``marked_ssml`` put before
+    them: word N from mark wN to the next word's mark (the last word to ``audio_ms``).
+    None unless every word's mark came back."""
+    at = {point.mark_name: point.time_seconds * 1000 for point in timepoints}
+    starts = [at.get(f"w{n}") for n in range(len(words))]
+    if None in starts:
+        return None
+    ends = [*starts[1:], audio_ms]
+    return [
+        Word(word, round(start, 1), round(max(start, end), 1))
+        for word, start, end in zip(words, starts, ends, strict=True)
+    ]
 
 
 def describe_grpc_error(exc: BaseException, timeout: float) -> str:
@@ -190,7 +221,7 @@ class GoogleTTS(TTS):
         self.insecure = bool(insecure)
         self.timeout = float(timeout)
         self._credentials: Any = None
-        self._client: Any = None
+        self._clients: dict[str, Any] = {}  # SDK module -> its client, for _client_loop
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._voices_cache: dict[str, tuple[float, list[dict]]] = {}
 
@@ -235,42 +266,40 @@ class GoogleTTS(TTS):
             ) from exc
         return credentials
 
-    async def _get_client(self) -> tuple[Any, ModuleType]:
-        """The client for the running loop (created on first use) and the SDK module."""
+    async def _get_client(self, module: str = SDK_MODULE) -> tuple[Any, ModuleType]:
+        """The client of SDK ``module`` (v1, or v1beta1 for timepoints) for the running
+        loop, created on first use, and that SDK module."""
         loop = asyncio.get_running_loop()
-        if self._client is not None and self._client_loop is loop:
-            return self._client, import_sdk()  # already imported: a dict look-up
+        if self._client_loop is not loop:  # clients are bound to the loop they were built in
+            self._clients, self._client_loop = {}, loop
+        clients = self._clients  # this loop's
+        if (client := clients.get(module)) is not None:
+            return client, import_sdk(module)  # already imported: a dict look-up
         # The first SDK import takes a while: keep it off the event loop.
-        sdk = await asyncio.to_thread(import_sdk)
-        if self._client is not None and self._client_loop is loop:  # built meanwhile
-            return self._client, sdk
+        sdk = await asyncio.to_thread(import_sdk, module)
+        if not self.insecure and self._credentials is None:
+            # ADC may probe the metadata server: blocking, so in a thread.
+            self._credentials = await asyncio.to_thread(self._load_credentials)
+        if (client := clients.get(module)) is not None:  # built meanwhile
+            return client, sdk
         if self.insecure:
             import grpc
-            from google.cloud.texttospeech_v1.services.text_to_speech.transports import (
-                TextToSpeechGrpcAsyncIOTransport,
-            )
 
+            transport = sdk.TextToSpeechAsyncClient.get_transport_class("grpc_asyncio")
             channel = grpc.aio.insecure_channel(self.endpoint)  # bound to this loop
-            client = sdk.TextToSpeechAsyncClient(
-                transport=TextToSpeechGrpcAsyncIOTransport(channel=channel)
-            )
+            client = sdk.TextToSpeechAsyncClient(transport=transport(channel=channel))
         else:
-            if self._credentials is None:
-                # ADC may probe the metadata server: blocking, so in a thread.
-                self._credentials = await asyncio.to_thread(self._load_credentials)
-            if self._client is not None and self._client_loop is loop:  # built meanwhile
-                return self._client, sdk
             options = {"api_endpoint": self.endpoint} if self.endpoint else None
             client = sdk.TextToSpeechAsyncClient(
                 credentials=self._credentials, client_options=options
             )
-        self._client, self._client_loop = client, loop
+        clients[module] = client
         return client, sdk
 
     async def aclose(self) -> None:
-        """Close the gRPC channel (call from the loop that used the adapter)."""
-        client, self._client, self._client_loop = self._client, None, None
-        if client is not None:
+        """Close the gRPC channels (call from the loop that used the adapter)."""
+        clients, self._clients, self._client_loop = self._clients, {}, None
+        for client in clients.values():
             await client.transport.close()
 
     def _provider_error(self, exc: BaseException) -> ProviderError:
@@ -297,10 +326,11 @@ class GoogleTTS(TTS):
             return
         name = voice or self.voice
         language = language_of(name, self.language_code)
-        client, sdk = await self._get_client()
         if is_streaming_voice(name):
+            client, sdk = await self._get_client()
             audio = self._stream(client, sdk, text, name, language)
         else:
+            client, sdk = await self._get_client(BETA_SDK_MODULE)
             audio = self._unary(client, sdk, text, name, language)
         samples = WholeSamples()
         try:
@@ -354,18 +384,27 @@ class GoogleTTS(TTS):
     async def _unary(
         self, client: Any, sdk: ModuleType, text: str, name: str, language: str
     ) -> AsyncIterator[bytes]:
-        """One ``SynthesizeSpeech`` call: the whole segment's audio in one answer."""
+        """One v1beta1 ``SynthesizeSpeech`` call: the whole segment's audio in one answer,
+        a ``SpeechChunk`` timed by the SSML marks before its words when all came back."""
+        words = text.split()
         response = await client.synthesize_speech(
-            input=sdk.SynthesisInput(text=text),
-            voice=sdk.VoiceSelectionParams(name=name, language_code=language),
-            audio_config=sdk.AudioConfig(
-                audio_encoding=sdk.AudioEncoding.PCM, sample_rate_hertz=self.sample_rate
+            request=sdk.SynthesizeSpeechRequest(
+                input=sdk.SynthesisInput(ssml=marked_ssml(words)),
+                voice=sdk.VoiceSelectionParams(name=name, language_code=language),
+                audio_config=sdk.AudioConfig(
+                    audio_encoding=sdk.AudioEncoding.PCM, sample_rate_hertz=self.sample_rate
+                ),
+                enable_time_pointing=[sdk.SynthesizeSpeechRequest.TimepointType.SSML_MARK],
             ),
             timeout=self.timeout,
         )
         audio = strip_wav_header(response.audio_content)
-        if audio:
-            yield audio
+        audio = audio[: len(audio) - len(audio) % SAMPLE_WIDTH]
+        if not audio:
+            return
+        audio_ms = len(audio) / SAMPLE_WIDTH / self.sample_rate * 1000
+        timed = words_at_marks(words, response.timepoints, audio_ms)
+        yield audio if timed is None else SpeechChunk(audio, timed)
 
     # --- voices -------------------------------------------------------------------------
 
