@@ -116,7 +116,8 @@ class LoopbackGoogleTTS:
     samples), failing with ``fail_status`` after ``fail_after`` audio responses if set.
     ``wav_header`` makes ``SynthesizeSpeech`` prefix its audio with a RIFF header.
     ``timepoints=False`` makes v1beta1 ``SynthesizeSpeech`` answer no timepoints even when
-    asked; marks named in ``skip_marks`` get none.
+    asked; marks named in ``skip_marks`` get none; voices named in ``ssml_refused`` answer
+    SSML input with INVALID_ARGUMENT (as voices without SSML support do).
     """
 
     voices: list[types.Voice] = field(default_factory=default_voices)
@@ -130,6 +131,7 @@ class LoopbackGoogleTTS:
     wav_header: bool = False
     timepoints: bool = True
     skip_marks: tuple[str, ...] = ()
+    ssml_refused: tuple[str, ...] = ()
     calls: list[RecordedCall] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     sent_audio: list[bytes] = field(default_factory=list)  # every audio response, in order
@@ -240,6 +242,9 @@ class LoopbackGoogleTTS:
         self._record("SynthesizeSpeech", context, "v1beta1").requests.append(request)
         await self._misbehave(context)
         text, marks = request.input.text, []
+        if request.input.ssml and request.voice.name in self.ssml_refused:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"Voice {request.voice.name} does not support SSML input.")
         if request.input.ssml:
             try:
                 text, marks = speak_ssml(request.input.ssml)

@@ -248,6 +248,38 @@ async def test_a_response_missing_one_words_mark_yields_plain_bytes() -> None:
     assert b"".join(chunks) == speech_pcm(TEXT, 24000)
 
 
+@pytest.mark.asyncio
+async def test_a_voice_refusing_ssml_is_asked_again_in_plain_text_and_then_only_so() -> None:
+    async with LoopbackGoogleTTS(ssml_refused=(STANDARD_VOICE,)) as server:
+        tts = adapter(server, voice=STANDARD_VOICE)
+        try:
+            first = await collect(tts)
+            second = await collect(tts, "Next.")
+        finally:
+            await tts.aclose()
+    sent = [call.requests[0].input for call in server.calls_of("SynthesizeSpeech")]
+    assert [bool(request.ssml) for request in sent] == [True, False, False]
+    assert [request.text for request in sent[1:]] == [TEXT, "Next."]
+    assert [type(chunk) for chunk in first + second] == [bytes, bytes]  # untimed
+    assert b"".join(first) == speech_pcm(TEXT, 24000)
+
+
+@pytest.mark.asyncio
+async def test_a_plain_text_request_refused_as_invalid_is_a_provider_error_not_asked_again(
+) -> None:
+    async with LoopbackGoogleTTS(status=grpc.StatusCode.INVALID_ARGUMENT,
+                                 status_details="Bad voice.") as server:
+        tts = adapter(server, voice=STANDARD_VOICE)
+        try:
+            for text in (TEXT, "Next."):
+                with pytest.raises(ProviderError, match="INVALID_ARGUMENT"):
+                    await collect(tts, text)
+        finally:
+            await tts.aclose()
+    sent = [call.requests[0].input for call in server.calls_of("SynthesizeSpeech")]
+    assert [bool(request.ssml) for request in sent] == [True, False, False]
+
+
 def test_words_at_marks_ends_a_word_no_earlier_than_it_starts() -> None:
     points = [beta_types.Timepoint(mark_name="w0", time_seconds=0.0),
               beta_types.Timepoint(mark_name="w1", time_seconds=0.5),

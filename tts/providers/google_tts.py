@@ -224,6 +224,7 @@ class GoogleTTS(TTS):
         self._clients: dict[str, Any] = {}  # SDK module -> its client, for _client_loop
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._voices_cache: dict[str, tuple[float, list[dict]]] = {}
+        self._refuses_ssml: set[str] = set()  # voices that answered SSML INVALID_ARGUMENT
 
     @property
     def voices(self) -> list[str]:
@@ -385,26 +386,47 @@ class GoogleTTS(TTS):
         self, client: Any, sdk: ModuleType, text: str, name: str, language: str
     ) -> AsyncIterator[bytes]:
         """One v1beta1 ``SynthesizeSpeech`` call: the whole segment's audio in one answer,
-        a ``SpeechChunk`` timed by the SSML marks before its words when all came back."""
+        a ``SpeechChunk`` timed by the SSML marks before its words when all came back.
+
+        A voice that refuses SSML (``INVALID_ARGUMENT``) is asked again with the plain text,
+        untimed, and from then on with plain text only."""
+        from google.api_core.exceptions import InvalidArgument
+
         words = text.split()
-        response = await client.synthesize_speech(
-            request=sdk.SynthesizeSpeechRequest(
-                input=sdk.SynthesisInput(ssml=marked_ssml(words)),
-                voice=sdk.VoiceSelectionParams(name=name, language_code=language),
-                audio_config=sdk.AudioConfig(
-                    audio_encoding=sdk.AudioEncoding.PCM, sample_rate_hertz=self.sample_rate
-                ),
-                enable_time_pointing=[sdk.SynthesizeSpeechRequest.TimepointType.SSML_MARK],
-            ),
-            timeout=self.timeout,
-        )
+        marked = name not in self._refuses_ssml
+        try:
+            response = await self._synthesize_once(client, sdk, text, name, language, marked)
+        except InvalidArgument:
+            if not marked:
+                raise
+            self._refuses_ssml.add(name)
+            marked = False
+            response = await self._synthesize_once(client, sdk, text, name, language, marked)
         audio = strip_wav_header(response.audio_content)
         audio = audio[: len(audio) - len(audio) % SAMPLE_WIDTH]
         if not audio:
             return
         audio_ms = len(audio) / SAMPLE_WIDTH / self.sample_rate * 1000
-        timed = words_at_marks(words, response.timepoints, audio_ms)
+        timed = words_at_marks(words, response.timepoints, audio_ms) if marked else None
         yield audio if timed is None else SpeechChunk(audio, timed)
+
+    async def _synthesize_once(self, client: Any, sdk: ModuleType, text: str, name: str,
+                               language: str, marked: bool) -> Any:
+        """The ``SynthesizeSpeech`` response for ``text``: as SSML with a mark before each
+        word and their timepoints asked for when ``marked``, else as plain text."""
+        timed = sdk.SynthesizeSpeechRequest.TimepointType.SSML_MARK
+        return await client.synthesize_speech(
+            request=sdk.SynthesizeSpeechRequest(
+                input=(sdk.SynthesisInput(ssml=marked_ssml(text.split())) if marked
+                       else sdk.SynthesisInput(text=text)),
+                voice=sdk.VoiceSelectionParams(name=name, language_code=language),
+                audio_config=sdk.AudioConfig(
+                    audio_encoding=sdk.AudioEncoding.PCM, sample_rate_hertz=self.sample_rate
+                ),
+                enable_time_pointing=[timed] if marked else [],
+            ),
+            timeout=self.timeout,
+        )
 
     # --- voices -------------------------------------------------------------------------
 
