@@ -42,18 +42,21 @@ def _weight(word: str) -> float:
 def estimate_words(text: str, audio_ms: float) -> list[Word]:
     """The words of ``text`` spread over ``audio_ms`` of speech by their length, with a
     pause after each punctuated word (a TTS without timings says it at an even pace)."""
-    tokens = text.split()
-    if not tokens or audio_ms <= 0:
-        return [Word(token, 0.0, 0.0) for token in tokens]
-    spans = [(_weight(t), _pause_after(t) if i < len(tokens) - 1 else 0.0)
+    return _spread(text.split(), 0.0, max(0.0, audio_ms), pauses=True)
+
+
+def _spread(tokens: Sequence[str], start: float, end: float, *, pauses: bool) -> list[Word]:
+    """``tokens`` spread over ``start``..``end`` by their length (and, with ``pauses``, a
+    pause after each punctuated one but the last)."""
+    if not tokens:
+        return []
+    spans = [(_weight(t), _pause_after(t) if pauses and i < len(tokens) - 1 else 0.0)
              for i, t in enumerate(tokens)]
-    total = sum(say + pause for say, pause in spans)
-    scale = audio_ms / total
-    words, at = [], 0.0
+    scale = (end - start) / sum(say + pause for say, pause in spans)
+    words, at = [], start
     for token, (say, pause) in zip(tokens, spans, strict=True):
-        end = at + say * scale
-        words.append(Word(token, round(at, 1), round(end, 1)))
-        at = end + pause * scale
+        words.append(Word(token, round(at, 1), round(at + say * scale, 1)))
+        at += (say + pause) * scale
     return words
 
 
@@ -90,19 +93,7 @@ def onto_text(text: str, spoken: Sequence[Word]) -> list[Word]:
             else:  # not said: an instant where it would have been
                 start = end = spoken[s0 - 1].end_ms if s0 else (
                     spoken[0].start_ms if spoken else 0.0)
-            words.extend(estimate_span(tokens[t0:t1], start, end))
-    return words
-
-
-def estimate_span(tokens: Sequence[str], start: float, end: float) -> list[Word]:
-    """``tokens`` spread over ``start``..``end`` by their length."""
-    weights = [_weight(t) for t in tokens]
-    total = sum(weights)
-    words, at = [], start
-    for token, weight in zip(tokens, weights, strict=True):
-        step = (end - start) * weight / total
-        words.append(Word(token, round(at, 1), round(at + step, 1)))
-        at += step
+            words.extend(_spread(tokens[t0:t1], start, end, pauses=False))
     return words
 
 

@@ -551,7 +551,7 @@ export class Captions {
     this._frame = 0;
     session.on("session", () => this.clear());
     session.on("segment", (m) => this.segments.push({
-      index: m.index, atMs: m.audio_ms ?? this.player.scheduledMs(), text: m.text, words: null }));
+      index: m.index, atMs: m.audio_ms, text: m.text, words: null }));
     session.on("words", (m) => {
       const segment = this.segments.find((s) => s.index === m.index);
       if (segment) { segment.words = m.words; if (segment === this._shown) this._show(segment); }
@@ -590,6 +590,8 @@ export class Captions {
     const at = played - segment.atMs;
     let word = -1;
     (segment.words ?? []).forEach(([, start], i) => { if (start <= at) word = i; });
+    if (word === this._word) return; // the line already marks it
+    this._word = word;
     this.el.querySelectorAll(".word").forEach((span, i) => {
       span.classList.toggle("said", i < word);
       span.classList.toggle("now", i === word);
@@ -599,6 +601,7 @@ export class Captions {
 
   _show(segment) {
     this._shown = segment;
+    this._word = null; // new spans: mark them at the next update
     if (!segment) return this.el.replaceChildren();
     const words = segment.words ? segment.words.map(([text]) => text) : segment.text.split(/\s+/);
     this.el.replaceChildren(...words.flatMap((text, i) => {

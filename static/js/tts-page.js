@@ -175,8 +175,7 @@ class TtsPage {
       const atEnd = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
       list.append(li);
       if (atEnd) list.scrollTop = list.scrollHeight;
-      // A segment is announced before its audio, so its audio starts where the queue ends now.
-      this.segments.push({ el: li, atMs: player.scheduledMs() });
+      this.segments.push({ el: li, atMs: m.audio_ms }); // where its audio starts in the stream
     });
 
     session.on("progress", (m) => {
