@@ -107,6 +107,15 @@ def test_typed_row_orders_audio_and_the_last_delta_by_their_arrival_on_the_socke
         is None
 
 
+def test_typed_row_paces_the_answer_by_the_deltas_between_its_first_and_last() -> None:
+    capture = vb.Capture(deltas=["A", " b", " c", "."], first_delta_at=1200.0,
+                         last_delta_at=1300.0, last_delta_seq=5, status="completed")
+    assert vb.typed_row(0, "p", capture, sent_at=1000.0).deltas_per_s == 30.0  # 3 in 100 ms
+    one = vb.Capture(deltas=["A."], first_delta_at=1200.0, last_delta_at=1200.0,
+                     last_delta_seq=1, status="completed")
+    assert vb.typed_row(1, "p", one, sent_at=1000.0).deltas_per_s is None
+
+
 def test_spoken_row_measures_voice_to_voice_from_audio_end_and_takes_the_server_parts() -> None:
     capture = vb.Capture(first_audio_at=5200.0, first_audio_seq=12, deltas=["Paris."],
                          transcript={"text": "What is the capital of France?", "stt_ms": 310.0},

@@ -32,6 +32,8 @@ from voicebot.providers.whisper_stt import (
 )
 from voicebot.stt_benchmark import (
     CLIP_RATE,
+    BenchmarkResult,
+    SpeechRow,
     brown_noise,
     cough_bursts,
     normalize,
@@ -290,6 +292,14 @@ def test_invalid_worker_or_thread_count_is_improperly_configured() -> None:
 def test_normalize_gives_written_and_spoken_forms_the_same_words(
         written: str, spoken: str) -> None:
     assert normalize(written) == normalize(spoken)
+
+
+def test_the_real_time_factor_is_all_transcription_time_over_all_speech_audio() -> None:
+    result = BenchmarkResult(speech=[SpeechRow("a", "a", 1, 0, audio_s=2.0, transcribe_s=0.5),
+                                     SpeechRow("b", "b", 1, 0, audio_s=6.0, transcribe_s=0.5)])
+    assert result.real_time_factor == 0.125  # not the mean of the rows' 0.25 and 0.083
+    assert result.as_dict()["real_time_factor"] == 0.125
+    assert BenchmarkResult().real_time_factor == 0.0
 
 
 def test_word_errors_count_substitutions_deletions_and_insertions() -> None:

@@ -281,6 +281,13 @@ class BenchmarkResult:
         return self.errors / self.reference_words if self.reference_words else 0.0
 
     @property
+    def real_time_factor(self) -> float:
+        """Transcription time over audio time, over all sentences (0.1: ten times faster
+        than real time)."""
+        audio_s = sum(row.audio_s for row in self.speech)
+        return sum(row.transcribe_s for row in self.speech) / audio_s if audio_s else 0.0
+
+    @property
     def non_speech_with_words(self) -> list[str]:
         """Names of the non-speech clips that yielded words."""
         return [row.name for row in self.non_speech if row.words]
@@ -303,6 +310,7 @@ class BenchmarkResult:
             "reference_words": self.reference_words,
             "errors": self.errors,
             "wer": self.wer,
+            "real_time_factor": self.real_time_factor,
             "max_wer": self.max_wer,
             "non_speech_with_words": self.non_speech_with_words,
             "passed": not self.failures,
@@ -355,6 +363,8 @@ def text_table(result: BenchmarkResult) -> str:
                      f"{row.reference} | {row.hypothesis}")
     lines.append(f"{result.wer:>6.1%}  {result.errors:>3}/{result.reference_words:<3}  "
                  f"overall WER over {len(result.speech)} sentences (max {result.max_wer:.1%})")
+    lines.append(f"real-time factor {result.real_time_factor:.3f} (transcription time / audio "
+                 "time)")
     lines.append("")
     lines.append(f"{'words':>6}  {'audio':>6}  {'stt':>6}  non-speech clip | heard")
     for ns in result.non_speech:

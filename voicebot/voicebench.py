@@ -162,6 +162,7 @@ class Capture:
     first_audio_at: float | None = None
     first_audio_seq: int | None = None
     deltas: list[str] = field(default_factory=list)
+    first_delta_at: float | None = None
     last_delta_at: float | None = None
     last_delta_seq: int | None = None
     transcript: dict | None = None
@@ -229,6 +230,9 @@ class TypedRow(TurnRow):
     sentences: int = 0
     first_audio_ms: float | None = None  # after user_text was sent
     last_delta_ms: float | None = None
+    # The answer's pace: deltas per second from the first to the last (the local model
+    # sends one delta per token).
+    deltas_per_s: float | None = None
     audio_before_last_delta: bool | None = None  # None: no delta, or no audio and no delta
 
 
@@ -262,11 +266,14 @@ def typed_row(index: int, prompt: str, capture: Capture, sent_at: float | None) 
     else:
         before = (capture.first_audio_seq is not None
                   and capture.first_audio_seq < capture.last_delta_seq)
+    span_ms = capture.since(capture.last_delta_at, capture.first_delta_at)
+    pace = (round((len(capture.deltas) - 1) * 1000 / span_ms, 1)
+            if span_ms and len(capture.deltas) > 1 else None)
     row = TypedRow(
         index=index, prompt=prompt, answer=answer, sentences=count_sentences(answer),
         llm_deltas=len(capture.deltas),
         first_audio_ms=capture.since(capture.first_audio_at, sent_at),
-        last_delta_ms=capture.since(capture.last_delta_at, sent_at),
+        last_delta_ms=capture.since(capture.last_delta_at, sent_at), deltas_per_s=pace,
         audio_before_last_delta=before, ttfa_ms=capture.metrics.get("ttfa_ms"),
         llm_ttft_ms=capture.metrics.get("llm_ttft_ms"), frames=capture.frames,
         session_id=capture.session_id, metrics=capture.metrics,
@@ -322,6 +329,8 @@ def summarize_typed(rows: list[TypedRow],
         "llm_deltas": stats(r.llm_deltas for r in done),
         "first_audio_ms": stats(r.first_audio_ms for r in done),
         "last_delta_ms": stats(r.last_delta_ms for r in done),
+        "llm_ttft_ms": stats(r.llm_ttft_ms for r in done),
+        "deltas_per_s": stats(r.deltas_per_s for r in done),
         "target": {"name": f"audio before the last LLM delta in >= {target:.0%} of "
                            "multi-sentence answers",
                    "limit": target, "value": share,
@@ -379,6 +388,8 @@ def typed_table(rows: list[TypedRow], summary: dict) -> str:
         + (f" ({share:.0%})" if share is not None else ""),
         f"one-sentence answers: {summary['one_sentence']}; without a sentence: "
         f"{summary['no_sentence']}",
+        f"LLM first token (ms): p50 {_ms(summary['llm_ttft_ms']['p50'])}; deltas per second "
+        f"(tokens, for the local model): p50 {_ms(summary['deltas_per_s']['p50'])}",
         f"turns: {summary['completed']} / {summary['turns']} completed, "
         f"{summary['failed']} failed{_kinds(summary['error_kinds'])}",
         f"target {summary['target']['name']}: {verdict(summary['target'])}",
@@ -530,6 +541,8 @@ async def read_turn(ws: ClientConnection, capture: Capture) -> None:
             capture.session_id = event.get("session_id", "")
         elif kind == "llm":
             capture.deltas.append(str(event.get("delta", "")))
+            if capture.first_delta_at is None:
+                capture.first_delta_at = at
             capture.last_delta_at, capture.last_delta_seq = at, capture.seq
         elif kind == "metrics":
             capture.metrics = {k: v for k, v in event.items() if k not in ("type", "session_id")}

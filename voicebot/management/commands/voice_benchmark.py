@@ -35,8 +35,8 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         """The options (see ``--help``)."""
-        parser.add_argument("--spoken", type=int, default=10,
-                            help=f"spoken turns (default 10; the {len(vb.QUESTIONS)} fixed "
+        parser.add_argument("--spoken", type=int, default=20,
+                            help=f"spoken turns (default 20; the {len(vb.QUESTIONS)} fixed "
                                  "questions, repeated beyond that)")
         parser.add_argument("--typed", type=int, default=20,
                             help=f"typed turns (default 20; the {len(vb.PROMPTS)} fixed "
