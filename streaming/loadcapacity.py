@@ -97,15 +97,9 @@ def piper_ceiling(*, words: int, scheduling: str | None = None,
     dropped, its threads idle)."""
     options = piper_options(scheduling)
     tts = import_string(settings.STREAMING_PROVIDERS["tts"]["piper"]["BACKEND"])(**options)
-    try:
-        result = asyncio.run(measure_ceiling(
-            tts, words=words, workers=int(options.get("max_workers", 2)),
-            duration_s=duration_s))
-    finally:
-        close = getattr(tts, "close", None) or getattr(tts, "shutdown", None)
-        if callable(close):
-            close()
-    return result | {"options": options}
+    result = asyncio.run(measure_ceiling(
+        tts, words=words, workers=int(options.get("max_workers", 2)), duration_s=duration_s))
+    return result | {"options": options}  # the pool's daemon workers end with the command
 
 
 def probe_verdict(summary: dict, ttfa_p95_limit_ms: float) -> bool:

@@ -51,9 +51,16 @@ def storable(text: str) -> bool:
 
 
 @database_sync_to_async
-def create_session(session_id: uuid.UUID, **fields: object) -> None:
-    """Insert the record of a stream that has just started (status ``running``)."""
-    StreamSession.objects.create(id=session_id, server=SERVER, **fields)
+def create_session(session_id: uuid.UUID, *, kind: str, tts_provider: str, voice: str,
+                   sample_rate: int, llm_provider: str = "", channel: str = "",
+                   replay_of_id: uuid.UUID | None = None) -> None:
+    """Insert the record of a stream that has just started (status ``running``): what
+    it is, who speaks it, the connection that runs it (``channel``, for a monitor's stop)
+    and the session it replays."""
+    StreamSession.objects.create(
+        id=session_id, server=SERVER, kind=kind, tts_provider=tts_provider, voice=voice,
+        sample_rate=sample_rate, llm_provider=llm_provider, channel=channel,
+        replay_of_id=replay_of_id)
 
 
 @database_sync_to_async

@@ -3,20 +3,16 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import IO
 
+from streaming.management.commands.loadtest import free_port
+
+__all__ = ["free_port", "server_env", "start_daphne", "wait_for_port"]
+
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on (bound, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_daphne(port: int, env: dict[str, str],
