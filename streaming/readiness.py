@@ -4,11 +4,15 @@
 provider a first session may need (the default TTS and its fallbacks, the default LLM and
 STT) gets its ``warm_up()`` called, which loads its model in the provider's own workers.
 ``status()`` reports each one: an adapter with a ``ready`` attribute is ready when it says
-so; one without has nothing to load.
+so; one without has nothing to load. Apps add models of their own that are not providers
+(the voicebot's voice-activity detector) with ``add_model`` in their ``ready()``: they load
+in a thread of their own at start and are reported beside the providers.
 """
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -17,6 +21,24 @@ from django.http import HttpRequest, JsonResponse
 from streaming.providers import UnknownProvider, default_alias, get_provider
 
 logger = logging.getLogger(__name__)
+
+# name -> (load it: idempotent and thread-safe, whether it has loaded)
+_models: dict[str, tuple[Callable[[], object], Callable[[], bool]]] = {}
+_model_errors: dict[str, str] = {}
+
+
+def add_model(name: str, load: Callable[[], object], loaded: Callable[[], bool]) -> None:
+    """Load an app's own model at start too, and report it as ``name`` (e.g.
+    ``"vad:silero"``): ``load()`` loads it once per process, ``loaded()`` says if it has."""
+    _models[name] = (load, loaded)
+
+
+def _load_model(name: str, load: Callable[[], object]) -> None:
+    try:
+        load()
+    except Exception as exc:
+        logger.exception("%s cannot be loaded", name)
+        _model_errors[name] = f"{type(exc).__name__}: {exc}"
 
 
 def needed() -> list[tuple[str, str]]:
@@ -40,6 +62,9 @@ def warm_up() -> None:
             logger.warning("%s provider %r cannot be loaded: %s", role, alias, exc)
             continue
         provider.warm_up()
+    for name, (load, _) in _models.items():
+        threading.Thread(target=_load_model, args=(name, load), name=f"load-{name}",
+                         daemon=True).start()
 
 
 def status() -> dict:
@@ -55,6 +80,10 @@ def status() -> dict:
         if error := provider.load_error:
             entry["error"] = error
         providers[f"{role}:{alias}"] = entry
+    for name, (_, loaded) in _models.items():
+        providers[name] = {"ready": loaded()}
+        if name in _model_errors:
+            providers[name]["error"] = _model_errors[name]
     return {"ready": all(p["ready"] for p in providers.values()), "providers": providers}
 
 

@@ -33,7 +33,7 @@ from streaming.timeline_svg import nice_step
 # The reported metrics, in order: a session's fields, and what apps add (``add_metric``).
 METRIC_LABELS = {
     "ttfa_ms": "TTFA", "overhead_ms": "overhead", "tts_ttfb_ms": "TTS TTFB",
-    "llm_ttft_ms": "LLM TTFT",
+    "llm_queue_ms": "LLM queue", "llm_ttft_ms": "LLM TTFT", "first_segment_ms": "first segment",
 }
 
 

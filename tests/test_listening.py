@@ -117,3 +117,26 @@ async def test_the_bots_own_words_heard_back_resume_the_answer_from_the_cut() ->
                          "upon a time there was a little bridge", floor)
     assert calls == ["hold", "barge_in", "resume"]
 
+
+
+async def test_speech_without_words_after_the_barge_in_resumes_the_answer_before_it_ends(
+        ) -> None:
+    floor = RecordingFloor()
+    listener = Listener(Words(""), floor, sample_rate=SAMPLE_RATE,
+                        config=TurnTaking(partial_every_ms=60_000, false_interruption_ms=0))
+    speech = voiced("Tell me about the weather on the coast tomorrow morning, please.")
+    pcm = silence(200) + speech + silence(800)
+    voice_ends, frame = len(silence(200)) + len(speech), SAMPLE_RATE // 50 * 2
+    calls_while_speaking: list[str] | None = None
+    for i in range(0, len(pcm), frame):
+        await listener.feed(pcm[i:i + frame])
+        if calls_while_speaking is None and i + frame >= voice_ends:
+            calls_while_speaking = list(floor.calls)
+    if listener._ending is not None:
+        await listener._ending
+    await listener.close()
+
+    # No words within the window: the answer went on while the noise still sounded, and
+    # the noise's end made no turn.
+    assert calls_while_speaking == ["hold", "barge_in", "resume"]
+    assert floor.calls == ["hold", "barge_in", "resume"]

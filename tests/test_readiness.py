@@ -11,6 +11,7 @@ from django.conf import settings as django_settings
 from streaming import readiness
 from streaming.providers import get_provider
 from tts.providers import piper
+from voicebot.vad import silero_session
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +25,7 @@ def test_healthz_is_unavailable_until_the_voice_has_loaded_then_ready(
     readiness.warm_up()
     assert get_provider("tts", "piper").pool.wait_idle(30)
     assert get_provider("stt", settings.STREAMING_DEFAULTS["stt"]).wait_ready(60)
+    silero_session()  # returns when the start-up load has finished
     after = client.get("/healthz")
 
     assert before.status_code == 503
@@ -32,7 +34,7 @@ def test_healthz_is_unavailable_until_the_voice_has_loaded_then_ready(
     assert after.json()["providers"]["tts:piper"] == {"ready": True}
     assert set(after.json()["providers"]) == {
         "tts:piper", f"llm:{settings.STREAMING_DEFAULTS['llm']}",
-        f"stt:{settings.STREAMING_DEFAULTS['stt']}"}
+        f"stt:{settings.STREAMING_DEFAULTS['stt']}", "vad:silero"}
 
 
 def test_healthz_reports_a_voice_that_cannot_load(client, settings) -> None:
@@ -78,4 +80,4 @@ def test_the_server_process_loads_voice_llm_and_stt_at_start_without_any_connect
     assert done.returncode == 0, done.stderr
     ready = {"ready": True}
     assert done.stdout.strip() == str({"ready": True, "providers": {
-        "tts:piper": ready, "llm:local": ready, "stt:whisper": ready}})
+        "tts:piper": ready, "llm:local": ready, "stt:whisper": ready, "vad:silero": ready}})

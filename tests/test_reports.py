@@ -45,7 +45,7 @@ def known_data(db) -> None:
     add_sessions(at(DAY1, 23), [float(v) for v in range(51, 101)], voice="amy",
                  overhead_ms=7.0, tts_ttfb_ms=120.0)
     add_sessions(at(DAY2, 0), [30.0, 10.0, 20.0, None], provider="openai", kind="voicebot",
-                 llm_ttft_ms=250.0)
+                 llm_ttft_ms=250.0, llm_queue_ms=12.0, first_segment_ms=80.0)
     add_sessions(at(DAY2 + dt.timedelta(days=5)), [999.0])  # outside the period
 
 
@@ -114,8 +114,9 @@ def test_command_table(known_data) -> None:
 
     lines = output.splitlines()
     assert "104 sessions" in lines[0] and "nearest-rank" in lines[0]
-    assert lines[1].split() == ["TTFA", "overhead", "TTS", "TTFB", "LLM", "TTFT",
-                                "speech", "end", "→", "audio", "barge-in", "stop"]
+    assert lines[1].split() == ["TTFA", "overhead", "TTS", "TTFB", "LLM", "queue", "LLM",
+                                "TTFT", "first", "segment", "STT", "speech", "end", "→",
+                                "audio", "barge-in", "stop"]
     assert lines[2].split()[:6] == ["group", "sessions", "n", "p50", "p90", "p99"]
     piper = next(line for line in lines if line.startswith("piper"))
     assert piper.split()[:6] == ["piper", "100", "100", "50.0", "90.0", "99.0"]
@@ -131,7 +132,8 @@ def test_the_voicebots_turn_taking_metrics_are_reported_with_its_sessions(known_
     bots = StreamSession.objects.filter(kind="voicebot").order_by("ttfa_ms")[:3]
     for index, session in enumerate(bots):
         Turn.objects.create(session=session, speech_end_to_audio_ms=700.0 + 100 * index,
-                            barge_in_stop_ms=150.0 if index == 0 else None)
+                            barge_in_stop_ms=150.0 if index == 0 else None,
+                            stt_ms=300.0 if index else None)
 
     data = json.loads(run("--since", DAY1.isoformat(), "--until", DAY2.isoformat(),
                           "--kind", "voicebot", "--json"))
@@ -140,6 +142,10 @@ def test_the_voicebots_turn_taking_metrics_are_reported_with_its_sessions(known_
     assert openai["voicebot_turn__speech_end_to_audio_ms"] == {
         "count": 3, "p50": 800.0, "p90": 900.0, "p99": 900.0}
     assert openai["voicebot_turn__barge_in_stop_ms"]["count"] == 1
+    assert openai["voicebot_turn__stt_ms"] == {"count": 2, "p50": 300.0, "p90": 300.0,
+                                               "p99": 300.0}
+    assert openai["llm_queue_ms"] == {"count": 4, "p50": 12.0, "p90": 12.0, "p99": 12.0}
+    assert openai["first_segment_ms"]["p50"] == 80.0
 
 
 def test_command_json(known_data) -> None:

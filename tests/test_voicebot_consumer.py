@@ -387,8 +387,98 @@ async def test_spoken_question_is_heard_by_whisper_and_answered_by_the_local_mod
     turn = session.voicebot_turn
     assert turn.stt_provider == "whisper" and session.llm_provider == "local"
     assert turn.user_text == transcript["text"] and session.llm_queue_ms is not None
+    # Voice to voice is timed from the end of push-to-talk: it holds the transcription.
+    assert turn.speech_end_to_audio_ms > turn.stt_ms
     convo = await conversation(hello["conversation_id"])
     assert convo.history[0] == {"role": "user", "content": transcript["text"]}
+
+
+async def test_a_typed_turn_after_an_unanswered_spoken_one_has_no_voice_to_voice_time(
+        ws_client) -> None:
+    speech = await asyncio.to_thread(piper_speech, "Hello, my name is Ada.")
+    client, _ = await connect(ws_client)
+    await client.send(type="audio_start", sample_rate=16000, tts="piper", voice="nosuch")
+    for start in range(0, len(speech), 3200):
+        await client.send_raw(data=speech[start:start + 3200])
+    await client.send(type="audio_end")
+    await client.receive_until("transcript", timeout=60)
+    assert (await client.receive_until("error", timeout=60))["code"] == "unknown_voice"
+
+    await client.send(type="user_text", text="Hello again.", tts="simulated")
+    done = await client.receive_until("done")
+
+    turn = (await stored(done["session_id"])).voicebot_turn
+    assert turn.user_text == "Hello again." and turn.speech_end_to_audio_ms is None
+
+
+async def test_a_first_listen_while_the_vad_model_loads_waits_for_it_off_the_loop(
+        ws_client, monkeypatch) -> None:
+    import threading
+
+    from voicebot import vad
+
+    monkeypatch.setattr(vad, "_model", None)  # the process has not loaded it yet
+    loading, released = threading.Event(), threading.Event()
+    outcome: list[bool] = []
+
+    def load_slowly() -> None:  # the start-up load, holding the model's lock until told
+        with vad._model_lock:
+            loading.set()
+            outcome.append(released.wait(30))  # False: the loop was stuck on the lock
+
+    loader = threading.Thread(target=load_slowly)
+    loader.start()
+    await asyncio.to_thread(loading.wait)
+    client, _ = await connect(ws_client)
+    other, _ = await connect(ws_client)
+    await client.send(type="listen_start", sample_rate=16000, tts="simulated")
+    await other.send(type="ping")
+    await other.receive_until("pong")  # the loop serves others while the listen waits
+    released.set()
+    await asyncio.to_thread(loader.join)
+
+    assert outcome == [True]
+    assert (await client.receive_until("listening"))["sample_rate"] == 16000
+    assert vad.silero_loaded()
+
+
+async def test_a_second_connection_is_answered_while_whisper_transcribes_and_the_model_writes(
+        ws_client, local_engines) -> None:
+    from streaming.providers import get_provider
+
+    busy: list[str] = []  # what the engines are doing now, set in their worker threads
+    stt, llm = get_provider("stt", "whisper"), get_provider("llm", "local")
+    real_transcribe = stt._transcribe
+
+    def transcribe(*args: object) -> object:
+        busy.append("stt")
+        try:
+            return real_transcribe(*args)
+        finally:
+            busy.remove("stt")
+
+    stt._transcribe = transcribe
+    speech = await asyncio.to_thread(
+        piper_speech, "Tell me about the ocean, its tides, its fish and its whales, please.")
+    client, _ = await connect(ws_client)
+    other, _ = await connect(ws_client)
+    try:
+        await speak(client, speech)
+        answered = asyncio.create_task(client.receive_until("done", timeout=120))
+        pongs_while = {"stt": 0, "llm": 0}
+        while not answered.done():
+            await other.send(type="ping")
+            await other.receive_until("pong")
+            last = llm.generations[-1] if llm.generations else None
+            generating = last is not None and last.tokens > 0 and not last.finished
+            for engine in [*busy, *(["llm"] if generating else [])]:
+                pongs_while[engine] += 1
+        assert (await answered)["status"] == "completed"
+    finally:
+        del stt._transcribe
+    # Each engine worked beside the loop: the other connection's pings were answered
+    # again and again while it ran (an engine holding the loop or the GIL allows none).
+    assert pongs_while["stt"] >= 3 and pongs_while["llm"] >= 3
 
 
 async def test_a_beep_is_nothing_heard_not_a_turn(ws_client, local_engines) -> None:

@@ -105,6 +105,7 @@ class VoicebotConsumer(ContinuousListening, StreamingConsumer, AsyncWebsocketCon
         tts, voice = self.turn_preferences(msg)
         self.admit_stream()
         await self.interrupt("barge_in")
+        self.speech_ended_at = None  # typed: no speech to answer in time
         await self.begin_turn(text, tts=tts, voice=voice)
 
     async def on_audio_start(self, msg: dict) -> None:
@@ -168,7 +169,7 @@ class VoicebotConsumer(ContinuousListening, StreamingConsumer, AsyncWebsocketCon
 
     async def spoken_turn(self, stt: object, stt_alias: str, pcm: bytes, rate: int) -> None:
         """Transcribe, tell the client what was heard, and answer it."""
-        started = time.monotonic()
+        started = time.monotonic()  # the end of the user's speech: the turn's response time
         try:
             heard = await stt.transcribe(pcm, sample_rate=rate)
             text = heard.strip()
@@ -187,6 +188,7 @@ class VoicebotConsumer(ContinuousListening, StreamingConsumer, AsyncWebsocketCon
             await self.send_error("no_speech", "no speech was recognized; please try again")
             return
         tts, voice = self.preferences
+        self.speech_ended_at = started
         try:
             await self.begin_turn(text, tts=tts, voice=voice, stt_alias=stt_alias, stt_ms=stt_ms)
         except ProtocolError as err:

@@ -14,6 +14,7 @@ words in its own protocol (``send_event``):
 """
 from __future__ import annotations
 
+import asyncio
 import time
 
 from django.conf import settings
@@ -22,6 +23,7 @@ from streaming.consumers import ProtocolError
 from streaming.engine import StreamResult
 from streaming.protocols import STT
 from voicebot.listening import Listener, TurnTaking
+from voicebot.vad import silero_session
 
 ECHO_MEMORY_S = 3.0  # the bot's last answer may still come back this long after it played
 
@@ -48,6 +50,7 @@ class ContinuousListening:
     async def start_listening(self, rate: int, stt_alias: str, stt: STT) -> None:
         """Listen at ``rate`` Hz with ``stt`` (anew, if it listened already)."""
         await self.stop_listening()
+        await asyncio.to_thread(silero_session)  # loaded at start; if not yet, off the loop
         self.stt_alias = stt_alias
         self.listener = Listener(stt, self, sample_rate=rate,
                                  config=TurnTaking.from_settings(settings.VOICEBOT))

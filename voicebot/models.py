@@ -51,7 +51,8 @@ class Turn(models.Model):
     # Turn-taking on a continuous microphone stream (voicebot.listening).
     speech_end_to_audio_ms = models.FloatField(
         null=True, blank=True,
-        help_text="From the end of the user's speech to the answer's first audio sent.")
+        help_text="Voice to voice: from the end of the user's speech (or of "
+                  "push-to-talk) to the answer's first audio sent.")
     barge_in_stop_ms = models.FloatField(
         null=True, blank=True,
         help_text="The user spoke over this answer: from the start of their speech to its "

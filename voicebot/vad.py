@@ -47,6 +47,11 @@ def silero_session() -> object:
         return _model
 
 
+def silero_loaded() -> bool:
+    """Whether the process has loaded the model."""
+    return _model is not None
+
+
 class VadStream:
     """Speech probabilities of one continuous 16 kHz PCM s16le stream (give it whole
     samples: an odd byte would shift every sample after it)."""
