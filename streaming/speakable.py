@@ -40,9 +40,10 @@ Choices made here:
     (mph km/h kph), °C °F ° %, ¢, data (KB MB GB TB PB, KiB..., Kb Mb Gb, kbps Mbps Gbps),
     Hz kHz MHz GHz, W kW MW Wh kWh V mV kV mA mAh, px fps bpm dB kcal cal. Case matters
     ("Mb" megabits, "MB" megabytes; "gb"/"mb"/"kb" are taken as bytes). "m" is meters,
-    never minutes or millions. "1" takes the singular ("1 second", "1 degree Celsius"),
-    other numbers the plural; a hyphen makes a compound adjective ("a 5-min walk" -> "a
-    5 minute walk"); "/unit" is "per unit" ("50 MB/s", "5 mg/kg"). An "s" glued to a
+    never minutes; millions only glued to a number before what is counted ("5m users",
+    "2.5m downloads"; "5m tall" is meters). "1" takes the singular ("1 second", "1 degree
+    Celsius"), other numbers the plural; a hyphen makes a compound adjective ("a 5-min
+    walk" -> "a 5 minute walk"); "/unit" is "per unit" ("50 MB/s", "5 mg/kg"). An "s" glued to a
     decade ("1990s", "the 90s", "mid-80s") or in "1s and 0s" stays. "in", "t", "A", "B",
     "K", "M" (without a currency) and "x" are never units.
   - Ranges: a dash between numbers is "to" ("5-10 min" -> "5 to 10 minutes", "3-5 days",
@@ -218,6 +219,11 @@ _UNIT = "|".join([r"[°º] ?[CF]"] + [re.escape(u) for u in sorted(
 _QUANTITY = re.compile(
     rf"(?<![\w.,:/'’])(?P<a>{_NUM})(?:(?P<dash>\s?[-–—]\s?)(?P<b>{_NUM}))?(?P<sep>\s?|-)"
     rf"(?P<unit>{_UNIT})(?P<per>(?:/(?:{_UNIT}|[A-Za-z]+))*)(?![\w'’])(?:\.(?=\s+[a-z]))?")
+# What is counted in millions ("5m users"), never measured in meters ("a 5m drop").
+_COUNTED = re.compile(
+    r"\s+(?:users|people|customers|subscribers|downloads|views|visitors|viewers|members|"
+    r"players|followers|listeners|readers|copies|devices|accounts|installs|streams|votes|"
+    r"residents|employees|jobs|requests|rows|records|tokens|parameters|times)\b")
 _DECADE_BEFORE = re.compile(r"(?:\b(?:the|my|your|his|her|its|our|their|early|late)\s+|mid-)$",
                             re.IGNORECASE)
 _BITS_BEFORE = re.compile(r"\b[01]s\s+(?:and|or)\s+$")
@@ -358,6 +364,8 @@ def _quantity(m: re.Match) -> str:
         unit = "°" + unit[1:].strip()
     if unit == "s" and not sep and b is None and _not_seconds(m):
         return m.group()
+    if unit == "m" and not sep and b is None and _COUNTED.match(m.string, m.end()):
+        return f"{a} million"  # "5m users"
     one, many = _UNITS[unit]
     per = _per(m["per"])
     if b is not None:

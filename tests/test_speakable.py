@@ -195,6 +195,8 @@ NUMBER_CASES = [
     ("Wait 1 s, 2.5s, 30s or 5 sec", "Wait 1 second, 2.5 seconds, 30 seconds or 5 seconds"),
     ("1 min, 5 mins, 1 hr, 2 hrs, 24h", "1 minute, 5 minutes, 1 hour, 2 hours, 24 hours"),
     ("I am 5 m tall", "I am 5 meters tall"),
+    ("It has 5m users, 2.5m downloads and is 5m tall",
+     "It has 5 million users, 2.5 million downloads and is 5 meters tall"),
     ("Run 5 km at 12 km/h or 10 mph", "Run 5 kilometers at 12 kilometers per hour or 10 "
      "miles per hour"),
     ("Take 500 mg, 1 g, 2 kg, 5 lbs, 1 lb, 8 oz", "Take 500 milligrams, 1 gram, 2 kilograms, "
