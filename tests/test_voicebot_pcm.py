@@ -5,6 +5,7 @@ voice coming back is not a turn."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
@@ -14,7 +15,7 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
 from tests.conftest import HEADERS
-from tests.test_voicebot_consumer import piper_speech, words_of
+from tests.test_voicebot_consumer import piper_speech, running_rows, words_of
 from voicebot.models import Turn
 from voicebot.turnbench import Phone, finals
 
@@ -206,6 +207,42 @@ async def test_an_8_khz_caller_is_heard_and_answered_at_8_khz_and_other_text_is_
     voice_rate = turn.session.sample_rate  # Piper's 22,050 Hz
     expected = turn.session.bytes_sent * 8000 / voice_rate
     assert voice_rate != 8000 and abs(len(phone.audio()) - expected) <= 2 * 160  # to 20 ms
+
+
+STILL_THERE = '{"type": "start", "sample_rate": 7999}'  # answered with bad_field
+
+
+@pytest.mark.parametrize(("frame", "code"), [
+    ("not json", "bad_json"),
+    ('{"type": "start", "sample_rate": 3}', "bad_field"),
+    ('{"type": "start", "sample_rate": 16000.5}', "bad_field"),
+    ('{"type": "start", "sample_rate": NaN}', "bad_json"),
+    ('{"type": "start", "sample_rate": 16000, "x": ' + "[" * 20_000 + "]" * 20_000 + "}",
+     "bad_json"),
+    ('{"type": "start", "voice": "' + "x" * 50_000 + '"}', "message_too_long"),
+    ('{"type": "media", "payload": "AAAA"}', None),  # another protocol's message: ignored
+    (b"\x00", None),  # half a sample: kept until the rest comes
+])
+async def test_bad_input_on_the_pcm_endpoint_is_refused_or_ignored_and_the_socket_lives(
+        frame: str | bytes, code: str | None, caplog) -> None:
+    from voicebot_site.asgi import application
+
+    communicator = WebsocketCommunicator(application, PATH, headers=HEADERS)
+    assert (await communicator.connect())[0]
+    if isinstance(frame, bytes):
+        await communicator.send_to(bytes_data=frame)
+    else:
+        await communicator.send_to(text_data=frame)
+    await communicator.send_to(text_data=STILL_THERE)
+    expected = [c for c in (code, "bad_field") if c]
+    errors = [json.loads(await communicator.receive_from(timeout=20))
+              for _ in expected]
+    await communicator.disconnect(timeout=10)
+
+    assert [e["code"] for e in errors] == expected and errors[-1]["fatal"] is False
+    assert all(len(e["message"]) < 300 for e in errors)  # a short excerpt of the input
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # no traceback
+    assert await running_rows() == 0
 
 
 async def test_speech_while_the_caller_still_plays_a_finished_answer_clears_and_cuts_it(
