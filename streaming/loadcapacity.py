@@ -93,9 +93,9 @@ async def measure_ceiling(tts: Any, *, words: int, workers: int,
 def piper_ceiling(*, words: int, scheduling: str | None = None,
                   duration_s: float = CEILING_SECONDS) -> dict[str, Any]:
     """:func:`measure_ceiling` of the ``piper`` adapter built with the server's options
-    (its class from ``STREAMING_PROVIDERS``); closed afterwards when it can be (else
-    dropped, its threads idle)."""
-    options = piper_options(scheduling)
+    (its class from ``STREAMING_PROVIDERS``), its regular workers only: the urgent ones
+    start work sooner, they add no compute (the cores are the same)."""
+    options = piper_options(scheduling) | {"urgent_workers": 0}
     tts = import_string(settings.STREAMING_PROVIDERS["tts"]["piper"]["BACKEND"])(**options)
     result = asyncio.run(measure_ceiling(
         tts, words=words, workers=int(options.get("max_workers", 2)), duration_s=duration_s))

@@ -10,6 +10,11 @@ than one sentence of a stream that has seconds of audio buffered.
 
 ``policy="deadline"`` serves the earliest deadline first; ``policy="fifo"`` serves jobs in
 the order they were submitted (the design before this one, kept for comparison).
+
+With deadlines, ``urgent_workers`` more threads take a job only when every regular worker
+is busy and the job is due (its listener needs the audio now: a stream's first segment, or
+one about to run dry). Such a job then starts at once instead of waiting for a worker's
+sentence to end; for that while the machine's cores are shared by one thread more.
 """
 from __future__ import annotations
 
@@ -62,16 +67,21 @@ class DeadlinePool:
 
     DONE = object()
 
-    def __init__(self, workers: int, *, policy: str = "deadline", name: str = "engine") -> None:
+    def __init__(self, workers: int, *, policy: str = "deadline", name: str = "engine",
+                 urgent_workers: int = 0) -> None:
         if workers < 1:
             raise ValueError("a pool needs at least one worker")
+        if urgent_workers < 0:
+            raise ValueError("urgent_workers cannot be negative")
         if policy not in POLICIES:
             raise ValueError(f"unknown scheduling policy {policy!r} (known: {', '.join(POLICIES)})")
         self.workers = workers
+        self.urgent_workers = urgent_workers if policy == "deadline" else 0
         self.policy = policy
         self.name = name
         self._queue: list[Job] = []
         self._running: set[Job] = set()
+        self._regular_busy = 0  # regular workers running a step
         self._cond = threading.Condition()
         self._order = itertools.count()
         self._threads: list[threading.Thread] = []
@@ -98,7 +108,7 @@ class DeadlinePool:
         with self._cond:
             self._start_threads()
             heapq.heappush(self._queue, job)
-            self._cond.notify()
+            self._cond.notify_all()  # a regular worker, or the urgent one if all are busy
         return job
 
     def wait_idle(self, timeout: float | None = None) -> bool:
@@ -107,9 +117,11 @@ class DeadlinePool:
             return self._cond.wait_for(lambda: not self._queue and not self._running, timeout)
 
     def _start_threads(self) -> None:
-        while len(self._threads) < self.workers:
-            thread = threading.Thread(target=self._work, daemon=True,
-                                      name=f"{self.name}-{len(self._threads)}")
+        while len(self._threads) < self.workers + self.urgent_workers:
+            urgent = len(self._threads) >= self.workers
+            thread = threading.Thread(target=self._work, args=(urgent,), daemon=True,
+                                      name=f"{self.name}-{'urgent-' if urgent else ''}"
+                                           f"{len(self._threads)}")
             self._threads.append(thread)
             thread.start()
 
@@ -122,14 +134,34 @@ class DeadlinePool:
                 self._cond.notify_all()
                 _close(job)
 
-    def _work(self) -> None:
+    def _urgent_job_waits(self) -> bool:
+        """Every regular worker is busy and the most urgent job is due."""
+        return (self._regular_busy >= self.workers and bool(self._queue)
+                and self._queue[0].deadline <= time.monotonic())
+
+    def _wait_for_urgent_job(self) -> None:
+        """(Holding the lock) until a due job waits for busy workers; a job not yet due
+        is looked at again when it will be."""
+        while not self._urgent_job_waits():
+            head = self._queue[0].deadline if self._queue else None
+            due_in = head - time.monotonic() if head is not None else None
+            self._cond.wait(due_in if due_in is not None and due_in > 0 else None)
+
+    def _work(self, urgent: bool = False) -> None:
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._queue)
+                if urgent:
+                    self._wait_for_urgent_job()
+                else:
+                    self._cond.wait_for(lambda: self._queue)
+                    self._regular_busy += 1
+                    self._cond.notify_all()  # all busy now? the urgent worker looks again
                 job = heapq.heappop(self._queue)
                 self._running.add(job)
             finished = self._step(job)
             with self._cond:
+                if not urgent:
+                    self._regular_busy -= 1
                 self._running.discard(job)
                 if job.cancelled or finished:
                     if job.cancelled:

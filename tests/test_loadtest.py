@@ -286,6 +286,15 @@ class ByteCountTTS:
         yield b"\0\0" * len(text)
 
 
+def test_the_piper_ceiling_is_measured_with_the_regular_workers_only() -> None:
+    from streaming.loadcapacity import piper_ceiling
+
+    result = piper_ceiling(words=20, scheduling="deadline", duration_s=0)
+
+    assert result["options"]["urgent_workers"] == 0  # the server's setting is 1
+    assert result["options"]["scheduling"] == "deadline" and result["sentences"] == 4
+
+
 async def test_ceiling_warms_each_worker_then_runs_two_streams_per_worker_over_the_reply() -> None:
     tts = ByteCountTTS()
     result = await measure_ceiling(tts, words=40, workers=2, duration_s=0)

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -97,6 +98,38 @@ def test_an_urgent_job_runs_between_the_steps_of_a_relaxed_one() -> None:
 
     assert log.steps == ["relaxed1", "urgent1", "relaxed2"]
     assert log.delivered.count(DeadlinePool.DONE) == 2
+
+
+def test_with_every_worker_busy_a_due_job_runs_at_once_on_the_urgent_worker() -> None:
+    pool = DeadlinePool(1, name="test-urgent", urgent_workers=1)
+    gate = Gate()
+    pool.submit(gate.steps(), lambda item: None, deadline=0.0)
+    assert gate.entered.wait(WAIT_S)  # the one regular worker is held
+    ran: dict[str, float] = {}
+    done = {name: threading.Event() for name in ("due", "soon")}
+
+    def job(name: str) -> Iterator[str]:
+        ran[name] = time.monotonic()
+        yield name
+
+    def deliver(name: str) -> Callable[[object], None]:
+        return lambda item: item is DeadlinePool.DONE and done[name].set()
+
+    soon = time.monotonic() + 0.2
+    pool.submit(job("soon"), deliver("soon"), deadline=soon)
+    pool.submit(job("due"), deliver("due"), deadline=0.0)
+    assert done["due"].wait(WAIT_S) and done["soon"].wait(WAIT_S)
+    gate.opened.set()
+    assert pool.wait_idle(WAIT_S)
+
+    assert ran["due"] < ran["soon"]  # the due one first, while the worker was still held
+    assert ran["soon"] >= soon  # and a job not yet due only once it was
+
+
+def test_urgent_workers_belong_to_the_deadline_policy() -> None:
+    assert DeadlinePool(1, policy="fifo", urgent_workers=1).urgent_workers == 0
+    with pytest.raises(ValueError, match="urgent_workers cannot be negative"):
+        DeadlinePool(1, urgent_workers=-1)
 
 
 def test_a_cancelled_queued_job_leaves_the_queue_and_never_runs() -> None:

@@ -202,6 +202,9 @@ STREAMING_PROVIDERS: dict[str, dict[str, dict]] = {
                 "max_workers": env_int("PIPER_WORKERS", 2),
                 "threads": env_int("PIPER_THREADS", 1),
                 "scheduling": LOCAL_SCHEDULING,
+                # With deadlines: threads more that take a due job (a first segment, a
+                # stream about to run dry) when every worker is busy.
+                "urgent_workers": env_int("PIPER_URGENT_WORKERS", 1),
             },
         },
         "google": {

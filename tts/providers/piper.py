@@ -199,11 +199,13 @@ class PiperTTS(TTS):
     cold_start = True
 
     def __init__(self, *, model_path: str | None = None, config_path: str | None = None,
-                 max_workers: int = 2, threads: int = 1, scheduling: str = "deadline") -> None:
+                 max_workers: int = 2, threads: int = 1, scheduling: str = "deadline",
+                 urgent_workers: int = 0) -> None:
         self._model_path = Path(model_path) if model_path else None
         self._config_path = Path(config_path) if config_path else None
         self._threads = threads
-        self.pool = DeadlinePool(max_workers, policy=scheduling, name="piper")
+        self.pool = DeadlinePool(max_workers, policy=scheduling, name="piper",
+                                 urgent_workers=urgent_workers)
         self._warm = threading.Event()
         self._warming = False
         self.load_error = ""
