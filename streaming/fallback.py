@@ -12,6 +12,7 @@ when the chain is exhausted does the failure reach the engine, which ends the st
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from streaming.audio import WholeSamples
 from streaming.protocols import TTS, ProviderError, TruncatedSpeech
+from streaming.scheduling import need_by
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,10 @@ class FallbackTTS:
         rate = int(tts.sample_rate)
         resampler = Resampler(rate, self.sample_rate) if rate != self.sample_rate else None
         chunks = tts.synthesize(text, voice=voice).__aiter__()
-        timeout = self.timeouts.first_byte
+        # Asked for ahead of its listener, a segment may wait in a local engine's queue
+        # until it is needed: the first byte's time counts from then.
+        ahead = max(0.0, (need_by.get() or 0.0) - time.monotonic())
+        timeout = self.timeouts.first_byte + ahead
         try:
             while True:
                 try:

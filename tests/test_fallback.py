@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from channels.db import database_sync_to_async
@@ -10,6 +11,7 @@ from streaming.engine import COMPLETED, FAILED, EngineConfig, StreamEngine, text
 from streaming.fallback import FallbackTTS, Timeouts
 from streaming.models import StreamSession
 from streaming.protocols import ProviderError, TruncatedSpeech
+from streaming.scheduling import need_by
 from streaming.simulated import SimulatedTTS
 
 TEXT = "First sentence is here. Second sentence follows it. Third one ends the text."
@@ -71,6 +73,22 @@ async def test_a_stall_times_out_and_falls_back() -> None:
     audio = await collect(speaker, "Anyone there?")
 
     assert audio and speaker.switches[0]["reason"] == "TimeoutError"
+
+
+async def test_a_segment_asked_for_ahead_has_until_it_is_needed_plus_the_first_byte_time(
+        ) -> None:
+    slow = tts(first_byte_ms=300)  # waits in an engine's queue, as a look-ahead request does
+    speaker = FallbackTTS([("slow", slow), ("backup", tts())], timeouts=Timeouts(first_byte=0.1))
+
+    token = need_by.set(time.monotonic() + 0.6)  # its listener needs it in 0.6 s
+    try:
+        audio = await collect(speaker, "Anyone there?")
+    finally:
+        need_by.reset(token)
+
+    assert audio and speaker.switches == []  # 0.3 s was early enough: no timeout
+    assert await collect(speaker, "Anyone there?") and speaker.switches[0]["reason"] == \
+        "TimeoutError"  # needed now: 0.1 s to the first byte, as before
 
 
 async def test_other_rates_are_resampled_to_the_announced_rate() -> None:
