@@ -14,7 +14,7 @@ the order they were submitted (the design before this one, kept for comparison).
 With deadlines, ``urgent_workers`` more threads take a job only when every regular worker
 is busy and the job is due (its listener needs the audio now: a stream's first segment, or
 one about to run dry). Such a job then starts at once instead of waiting for a worker's
-sentence to end; for that while the machine's cores are shared by one thread more.
+sentence to end; meanwhile the cores are shared by one thread more than usual.
 """
 from __future__ import annotations
 

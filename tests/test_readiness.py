@@ -52,6 +52,23 @@ def test_healthz_reports_a_voice_that_cannot_load(client, settings) -> None:
     assert entry["ready"] is False and "nonexistent" in entry["error"]
 
 
+def test_an_apps_model_that_cannot_load_is_reported_with_its_error(
+        client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(readiness, "_models", {})
+    monkeypatch.setattr(readiness, "_model_errors", {})
+
+    def broken() -> None:
+        raise OSError("no such model file")
+
+    readiness.add_model("test:broken", broken, lambda: False)
+    readiness._load_model("test:broken", broken)  # what warm_up runs in a thread
+    response = client.get("/healthz")
+
+    assert response.json()["ready"] is False
+    assert response.json()["providers"]["test:broken"] == {
+        "ready": False, "error": "OSError: no such model file"}
+
+
 def test_healthz_names_an_unknown_default_provider(client, settings) -> None:
     settings.STREAMING_DEFAULTS = {**settings.STREAMING_DEFAULTS, "llm": "nosuch"}
 
