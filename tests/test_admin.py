@@ -472,6 +472,21 @@ def test_a_negative_overlap_says_that_audio_started_after_the_text_was_complete(
     assert "698.0: audio started 698.0 ms before the text was complete" in early.text
 
 
+def test_the_report_gives_each_metric_of_a_group_a_row_and_leaves_out_those_it_lacks(
+        admin_client) -> None:
+    make_session(ttfa=250.0, segments=False)  # text to speech: no LLM, no STT
+
+    response = admin_client.get(reverse("admin:streaming_streamsession_report"))
+
+    for _, _, rows in response.context["tables"]:
+        [row] = rows
+        labels = [cell["label"] for cell in row["cells"]]
+        assert labels == ["TTFA", "overhead", "TTS TTFB", "first segment"]
+        assert row["cells"][0]["n"] == 1 and row["cells"][0]["values"] == [250.0] * 3
+    assert response.text.count('<tr class="group-start">') == 3  # one group per table
+    assert '<th scope="row" class="metric">TTS TTFB</th>' in response.text
+
+
 def test_the_report_page_leaves_replays_out_unless_asked(admin_client) -> None:
     original = make_session(ttfa=250.0, segments=False)
     make_session(ttfa=9000.0, segments=False, replay_of=original, end_reason="replay")

@@ -69,7 +69,6 @@ def latency_report_view(model_admin: admin.ModelAdmin, request: HttpRequest) -> 
         "title": "Latency report",
         "form": form,
         "method": METHOD,
-        "metric_labels": [METRIC_LABELS[m] for m in metrics()],
         "percentiles": PERCENTILES,
     }
     if form.is_valid():
@@ -113,6 +112,9 @@ def report_row(row: dict, group_by: str, changelist: str, since: dt.date, until:
         params["kind__exact"] = kind
     if not include_replays:
         params["replay"] = "no"  # ReplayFilter
-    cells = [(row[m]["count"], *(row[m][f"p{p}"] for p in PERCENTILES)) for m in metrics()]
+    cells = [{"label": METRIC_LABELS[m], "n": row[m]["count"],
+              "values": [row[m][f"p{p}"] for p in PERCENTILES]} for m in metrics()]
     link = f"{changelist}?{urlencode(params)}"
-    return {"group": row["group"], "sessions": row["sessions"], "cells": cells, "link": link}
+    # A metric none of the group's sessions has (STT for spoken text) is left out; TTFA stays.
+    shown = [cell for cell in cells if cell["n"]] or cells[:1]
+    return {"group": row["group"], "sessions": row["sessions"], "cells": shown, "link": link}
