@@ -23,7 +23,7 @@ from streaming.consumers import ProtocolError
 from streaming.engine import StreamResult
 from streaming.protocols import STT
 from voicebot.listening import Listener, TurnTaking
-from voicebot.vad import silero_session
+from voicebot.vad import silero_loaded, silero_session
 
 ECHO_MEMORY_S = 3.0  # the bot's last answer may still come back this long after it played
 
@@ -50,7 +50,8 @@ class ContinuousListening:
     async def start_listening(self, rate: int, stt_alias: str, stt: STT) -> None:
         """Listen at ``rate`` Hz with ``stt`` (anew, if it listened already)."""
         await self.stop_listening()
-        await asyncio.to_thread(silero_session)  # loaded at start; if not yet, off the loop
+        if not silero_loaded():  # it loads at start; a listen before that waits off the loop
+            await asyncio.to_thread(silero_session)
         self.stt_alias = stt_alias
         self.listener = Listener(stt, self, sample_rate=rate,
                                  config=TurnTaking.from_settings(settings.VOICEBOT))

@@ -395,13 +395,14 @@ class GoogleTTS(TTS):
         words = text.split()
         marked = name not in self._refuses_ssml
         try:
-            response = await self._synthesize_once(client, sdk, text, name, language, marked)
+            response = await self._synthesize_once(
+                client, sdk, text, name, language, marked_ssml(words) if marked else None)
         except InvalidArgument:
             if not marked:
                 raise
             self._refuses_ssml.add(name)
             marked = False
-            response = await self._synthesize_once(client, sdk, text, name, language, marked)
+            response = await self._synthesize_once(client, sdk, text, name, language, None)
         audio = strip_wav_header(response.audio_content)
         audio = audio[: len(audio) - len(audio) % SAMPLE_WIDTH]
         if not audio:
@@ -411,13 +412,14 @@ class GoogleTTS(TTS):
         yield audio if timed is None else SpeechChunk(audio, timed)
 
     async def _synthesize_once(self, client: Any, sdk: ModuleType, text: str, name: str,
-                               language: str, marked: bool) -> Any:
-        """The ``SynthesizeSpeech`` response for ``text``: as SSML with a mark before each
-        word and their timepoints asked for when ``marked``, else as plain text."""
+                               language: str, ssml: str | None) -> Any:
+        """The ``SynthesizeSpeech`` response: for ``ssml`` (its marks' timepoints asked
+        for) when given, else for the plain ``text``."""
+        marked = ssml is not None
         timed = sdk.SynthesizeSpeechRequest.TimepointType.SSML_MARK
         return await client.synthesize_speech(
             request=sdk.SynthesizeSpeechRequest(
-                input=(sdk.SynthesisInput(ssml=marked_ssml(text.split())) if marked
+                input=(sdk.SynthesisInput(ssml=ssml) if marked
                        else sdk.SynthesisInput(text=text)),
                 voice=sdk.VoiceSelectionParams(name=name, language_code=language),
                 audio_config=sdk.AudioConfig(
