@@ -70,7 +70,7 @@ async def ws_client() -> AsyncIterator:
 
     async def connect(path: str = "/api/tts/ws") -> Client:
         communicator = WebsocketCommunicator(application, path, headers=HEADERS)
-        connected, _ = await communicator.connect()
+        connected, _ = await communicator.connect(timeout=10)
         assert connected
         opened.append(Client(communicator))
         return opened[-1]

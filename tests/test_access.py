@@ -28,7 +28,7 @@ def communicator(path: str = "/api/tts/ws", *, origin: str = "http://localhost:8
 
 
 async def accepted(made: WebsocketCommunicator) -> bool:
-    connected, _ = await made.connect()
+    connected, _ = await made.connect(timeout=10)
     if connected:
         await made.disconnect()
     return connected
@@ -77,12 +77,12 @@ async def test_a_trusted_origin_is_accepted(settings) -> None:
 async def test_connections_per_address_are_limited_and_freed_on_close(settings) -> None:
     settings.STREAMING = {**settings.STREAMING, "MAX_CONNECTIONS_PER_ADDRESS": 2}
     first, second = communicator(), communicator()
-    assert (await first.connect())[0] and (await second.connect())[0]
+    assert (await first.connect(timeout=10))[0] and (await second.connect(timeout=10))[0]
 
     third = communicator()
-    assert (await third.connect())[0]  # accepted only to say why it is refused
-    refusal = json.loads(await third.receive_from())
-    closed = await third.receive_output()
+    assert (await third.connect(timeout=10))[0]  # accepted only to say why it is refused
+    refusal = json.loads(await third.receive_from(timeout=10))
+    closed = await third.receive_output(timeout=10)
     other_address = communicator(address="10.0.0.2")
     await first.disconnect()
     after_close = communicator()
@@ -135,12 +135,12 @@ async def test_with_login_required_anonymous_sockets_are_refused_and_users_strea
         settings) -> None:
     settings.STREAMING = {**settings.STREAMING, "REQUIRE_LOGIN": True}
     anonymous = communicator()
-    assert (await anonymous.connect())[0]
-    refusal = json.loads(await anonymous.receive_from())
-    closed = await anonymous.receive_output()
+    assert (await anonymous.connect(timeout=10))[0]
+    refusal = json.loads(await anonymous.receive_from(timeout=10))
+    closed = await anonymous.receive_output(timeout=10)
 
     user = Client(communicator(extra=[(b"cookie", await login_cookie())]))
-    assert (await user.communicator.connect())[0]
+    assert (await user.communicator.connect(timeout=10))[0]
     await user.send(type="start", text="Welcome back.", tts="simulated")
 
     assert refusal["code"] == "login_required" and closed["code"] == 4401

@@ -40,7 +40,7 @@ async def caller(rate: int = RATE) -> AsyncIterator[Phone]:
     from voicebot_site.asgi import application
 
     communicator = WebsocketCommunicator(application, PATH, headers=HEADERS)
-    connected, _ = await communicator.connect()
+    connected, _ = await communicator.connect(timeout=10)
     assert connected
 
     async def send(frame: str | bytes) -> None:
@@ -228,7 +228,7 @@ async def test_bad_input_on_the_pcm_endpoint_is_refused_or_ignored_and_the_socke
     from voicebot_site.asgi import application
 
     communicator = WebsocketCommunicator(application, PATH, headers=HEADERS)
-    assert (await communicator.connect())[0]
+    assert (await communicator.connect(timeout=10))[0]
     if isinstance(frame, bytes):
         await communicator.send_to(bytes_data=frame)
     else:
