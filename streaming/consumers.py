@@ -428,11 +428,15 @@ class StreamingConsumer:
         await self.send_event({"type": "pong"})
 
     async def on_played(self, msg: dict) -> None:
-        """The listener's playback position (flow control and barge-in truncation)."""
+        """The listener's playback position (flow control and barge-in truncation). A report
+        naming another session (sent before that stream ended) is not this stream's."""
         ms = get_field(msg, "ms", NUMBER)
-        if self.stream is not None:
-            self.stream.played_ms = float(ms)
-            self.stream.engine.played(ms)
+        session_id = get_field(msg, "session_id", str, required=False)
+        stream = self.stream
+        if stream is None or session_id not in (None, str(stream.session_id)):
+            return
+        stream.played_ms = float(ms)
+        stream.engine.played(ms)
 
     async def on_client_metrics(self, msg: dict) -> None:
         """What the browser measured; stored on the session it names (or the last one)."""

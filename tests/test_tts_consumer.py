@@ -255,6 +255,22 @@ async def test_cancel_stops_the_stream_and_records_what_was_played(ws_client) ->
     assert record.played_ms == 120 and record.bytes_sent == len(client.audio)
 
 
+async def test_a_played_report_naming_another_session_does_not_count_on_this_stream(
+        ws_client) -> None:
+    client = await ws_client()
+    await client.send(type="start", text=PARAGRAPH * 6, tts="simulated")
+    session = await client.receive_until("session")
+    await client.receive_until("audio")
+
+    await client.send(type="played", ms=80, session_id=session["session_id"])
+    await client.send(type="played", ms=5000, session_id=str(uuid.uuid4()))  # an earlier one's
+    await client.send(type="cancel")
+    done = await client.receive_until("done")
+
+    record = await stored(done["session_id"])
+    assert record.played_ms == 80
+
+
 async def test_disconnect_mid_stream_still_saves_the_session(ws_client) -> None:
     client = await ws_client()
     await client.send(type="start", text=PARAGRAPH * 6, tts="simulated")

@@ -4,6 +4,8 @@ The tests watch the page as a person does: its text, its readouts, its progress 
 state it shows on its root element (``data-state``) and its "Stream details" panel."""
 from __future__ import annotations
 
+import json
+
 from streaming.models import StreamSession
 from tests.browser import WATCH_CAPTIONS, LiveServerTestCase, assert_captions_followed
 
@@ -132,6 +134,9 @@ class TTSPageTest(LiveServerTestCase):
 
     def test_speaking_a_paragraph_starts_playback_before_done(self) -> None:
         with self.browse("/tts/") as (page, errors):
+            sent: list[str | bytes] = []
+            page.on("websocket", lambda socket: socket.on(
+                "framesent", lambda frame: sent.append(frame)))  # not a builtin: Playwright
             page.fill("#text", PARAGRAPH)
             page.evaluate(WATCH_PAGE)
             page.click("#speak")
@@ -142,6 +147,9 @@ class TTSPageTest(LiveServerTestCase):
 
         assert errors == []
         assert_heard_before_done(log)
+        played = [message for message in map(json.loads, filter(
+            lambda frame: isinstance(frame, str), sent)) if message["type"] == "played"]
+        assert played and {p["session_id"] for p in played} == {details["session"]}
         assert audio_bar == "100"
         events = event_types(details)
         assert events.index("session") < events.index("segment") < events.index("audio")

@@ -486,9 +486,12 @@ export class StreamSession {
   _tickPlayed() {
     if (this.phase === "streaming" && this.player.started && !this._done) this._sendPlayed(this.player.playedMs());
   }
+  // Naming the session: a report still in flight when the server ends this stream and
+  // starts the next by itself is not counted on that one.
   _sendPlayed(ms) {
     ms = Math.round(ms);
-    if (ms !== this._lastPlayed) this.socket.send({ type: "played", ms: (this._lastPlayed = ms) });
+    if (ms === this._lastPlayed) return;
+    this.socket.send({ type: "played", ms: (this._lastPlayed = ms), session_id: this.sessionId });
   }
 
   _onDrained() {
