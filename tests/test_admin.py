@@ -452,6 +452,21 @@ def test_the_session_page_shows_milliseconds_with_at_most_one_decimal(admin_clie
         assert any(f">{shown}{end}" in page for end in "<: "), shown
 
 
+def test_a_segments_words_show_when_each_is_said_and_text_without_timings_stays_plain(
+        admin_client) -> None:
+    session = make_session()
+    SegmentRecord.objects.filter(session=session, index=0).update(
+        words=[["Well,", 0.0, 212.4], ["I", 260.0, 330.0], ["<think>", 330.0, 1250.0]])
+
+    page = admin_client.get(reverse("admin:streaming_streamsession_change",
+                                    args=[session.pk])).text
+
+    assert ('<span class="word" title="0–212 ms">Well,</span> <span class="word" '
+            'title="260–330 ms">I</span> <span class="word" title="330–1,250 ms">'
+            '&lt;think&gt;</span>') in page
+    assert "It was &lt;b&gt;measured&lt;/b&gt; &amp; noted." in page  # no timings: as written
+
+
 def test_a_negative_overlap_says_that_audio_started_after_the_text_was_complete(
         admin_client) -> None:
     late = make_session("voicebot", overlap_ms=-151.74912, segments=False)

@@ -58,7 +58,7 @@ class SegmentInline(RecordInline):
     """
 
     model = SegmentRecord
-    fields = ("index", "text", "cut", "request", "tts_wait", "synthesis", "end",
+    fields = ("index", "timed_text", "cut", "request", "tts_wait", "synthesis", "end",
               "audio_offset", "audio_length")
     readonly_fields = fields
     verbose_name_plural = "segments (times in ms from the stream's start)"
@@ -68,6 +68,15 @@ class SegmentInline(RecordInline):
     end = ms_field("end_ms", "synthesis end")
     audio_offset = ms_field("audio_offset_ms", "audio from")
     audio_length = ms_field("audio_ms", "audio length")
+
+    @admin.display(description="text (a word's tooltip: when it is said)")
+    def timed_text(self, segment: SegmentRecord) -> str | SafeString:
+        """The text; with word timings (what captions follow and "heard" counts), each word
+        says when it is said, in ms from the start of the segment's audio."""
+        if not segment.words:
+            return segment.text
+        return format_html_join(" ", '<span class="word" title="{}–{} ms">{}</span>', (
+            (ms(start), ms(end), text) for text, start, end in segment.words))
 
     @admin.display(description="TTS wait")
     def tts_wait(self, segment: SegmentRecord) -> str:
