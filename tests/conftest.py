@@ -8,6 +8,9 @@ import pytest
 from channels.testing import WebsocketCommunicator
 
 HEADERS = [(b"origin", b"http://localhost"), (b"host", b"localhost")]
+# Seconds a test waits for a handshake or a reply: Channels' default of 1 s is too short
+# for a process's first ones, which compete with its models loading (the warm-up).
+REPLY_TIMEOUT = 10
 
 
 class Client:
@@ -21,7 +24,7 @@ class Client:
 
     async def disconnect(self) -> None:
         self.closed = True
-        await self.communicator.disconnect(timeout=10)
+        await self.communicator.disconnect(timeout=REPLY_TIMEOUT)
 
     async def send(self, **message: object) -> None:
         await self.communicator.send_to(text_data=json.dumps(message))
@@ -29,7 +32,7 @@ class Client:
     async def send_raw(self, text: str | None = None, data: bytes | None = None) -> None:
         await self.communicator.send_to(text_data=text, bytes_data=data)
 
-    async def receive(self, timeout: float = 10) -> dict:
+    async def receive(self, timeout: float = REPLY_TIMEOUT) -> dict:
         """The next frame: a JSON event, or ``{"type": "audio", "bytes": n}`` for audio."""
         output = await self.communicator.receive_output(timeout)
         assert output["type"] == "websocket.send", output
@@ -70,7 +73,7 @@ async def ws_client() -> AsyncIterator:
 
     async def connect(path: str = "/api/tts/ws") -> Client:
         communicator = WebsocketCommunicator(application, path, headers=HEADERS)
-        connected, _ = await communicator.connect(timeout=10)
+        connected, _ = await communicator.connect(timeout=REPLY_TIMEOUT)
         assert connected
         opened.append(Client(communicator))
         return opened[-1]

@@ -11,7 +11,7 @@ from django.contrib.auth.models import User
 from django.test import Client as HttpClient
 
 from streaming import access
-from tests.conftest import Client
+from tests.conftest import REPLY_TIMEOUT, Client
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,7 +28,7 @@ def communicator(path: str = "/api/tts/ws", *, origin: str = "http://localhost:8
 
 
 async def accepted(made: WebsocketCommunicator) -> bool:
-    connected, _ = await made.connect(timeout=10)
+    connected, _ = await made.connect(timeout=REPLY_TIMEOUT)
     if connected:
         await made.disconnect()
     return connected
@@ -77,12 +77,13 @@ async def test_a_trusted_origin_is_accepted(settings) -> None:
 async def test_connections_per_address_are_limited_and_freed_on_close(settings) -> None:
     settings.STREAMING = {**settings.STREAMING, "MAX_CONNECTIONS_PER_ADDRESS": 2}
     first, second = communicator(), communicator()
-    assert (await first.connect(timeout=10))[0] and (await second.connect(timeout=10))[0]
+    assert (await first.connect(timeout=REPLY_TIMEOUT))[0]
+    assert (await second.connect(timeout=REPLY_TIMEOUT))[0]
 
     third = communicator()
-    assert (await third.connect(timeout=10))[0]  # accepted only to say why it is refused
-    refusal = json.loads(await third.receive_from(timeout=10))
-    closed = await third.receive_output(timeout=10)
+    assert (await third.connect(timeout=REPLY_TIMEOUT))[0]  # accepted only to say why it is refused
+    refusal = json.loads(await third.receive_from(timeout=REPLY_TIMEOUT))
+    closed = await third.receive_output(timeout=REPLY_TIMEOUT)
     other_address = communicator(address="10.0.0.2")
     await first.disconnect()
     after_close = communicator()
@@ -135,12 +136,12 @@ async def test_with_login_required_anonymous_sockets_are_refused_and_users_strea
         settings) -> None:
     settings.STREAMING = {**settings.STREAMING, "REQUIRE_LOGIN": True}
     anonymous = communicator()
-    assert (await anonymous.connect(timeout=10))[0]
-    refusal = json.loads(await anonymous.receive_from(timeout=10))
-    closed = await anonymous.receive_output(timeout=10)
+    assert (await anonymous.connect(timeout=REPLY_TIMEOUT))[0]
+    refusal = json.loads(await anonymous.receive_from(timeout=REPLY_TIMEOUT))
+    closed = await anonymous.receive_output(timeout=REPLY_TIMEOUT)
 
     user = Client(communicator(extra=[(b"cookie", await login_cookie())]))
-    assert (await user.communicator.connect(timeout=10))[0]
+    assert (await user.communicator.connect(timeout=REPLY_TIMEOUT))[0]
     await user.send(type="start", text="Welcome back.", tts="simulated")
 
     assert refusal["code"] == "login_required" and closed["code"] == 4401

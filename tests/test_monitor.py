@@ -19,6 +19,7 @@ from django.test import Client
 
 from streaming.models import StreamSession
 from streaming.monitor import MonitorConsumer
+from tests.conftest import REPLY_TIMEOUT
 from tests.live_server import free_port, server_env, start_daphne, wait_for_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,28 +50,28 @@ async def monitor_for(user: object) -> WebsocketCommunicator:
 
 async def receive_type(communicator: WebsocketCommunicator, kind: str, session_id: str) -> dict:
     while True:
-        event = await communicator.receive_json_from(timeout=10)
+        event = await communicator.receive_json_from(timeout=REPLY_TIMEOUT)
         if event["type"] == kind and event.get("session_id") == session_id:
             return event
 
 
 async def test_anonymous_users_are_refused() -> None:
     monitor = await monitor_for(AnonymousUser())
-    connected, code = await monitor.connect(timeout=10)
+    connected, code = await monitor.connect(timeout=REPLY_TIMEOUT)
     assert not connected and code == 4403
 
 
 async def test_staff_without_the_view_permission_are_refused() -> None:
     monitor = await monitor_for(await staff_user("view_conversation"))
-    connected, code = await monitor.connect(timeout=10)
+    connected, code = await monitor.connect(timeout=REPLY_TIMEOUT)
     assert not connected and code == 4403
 
 
 async def test_staff_who_may_only_view_watch_sessions_but_cannot_stop_them(ws_client) -> None:
     monitor = await monitor_for(await staff_user("view_streamsession"))
-    connected, _ = await monitor.connect(timeout=10)
+    connected, _ = await monitor.connect(timeout=REPLY_TIMEOUT)
     assert connected
-    snapshot = await monitor.receive_json_from(timeout=10)
+    snapshot = await monitor.receive_json_from(timeout=REPLY_TIMEOUT)
     assert snapshot["type"] == "snapshot" and snapshot["can_stop"] is False
     client = await ws_client()
     await client.send(type="start", text="Keep going. Nobody may stop me. " * 4,
@@ -79,7 +80,7 @@ async def test_staff_who_may_only_view_watch_sessions_but_cannot_stop_them(ws_cl
 
     await receive_type(monitor, "start", sid)
     await monitor.send_json_to({"type": "stop", "session_id": sid})
-    refused = await monitor.receive_json_from(timeout=10)
+    refused = await monitor.receive_json_from(timeout=REPLY_TIMEOUT)
     done = await client.receive_until("done")
 
     assert refused["type"] == "error" and "permission" in refused["message"]
@@ -89,9 +90,9 @@ async def test_staff_who_may_only_view_watch_sessions_but_cannot_stop_them(ws_cl
 
 async def test_monitor_sees_a_session_and_stops_it(ws_client) -> None:
     monitor = await monitor_for(await staff_user())
-    connected, _ = await monitor.connect(timeout=10)
+    connected, _ = await monitor.connect(timeout=REPLY_TIMEOUT)
     assert connected
-    assert (await monitor.receive_json_from(timeout=10))["type"] == "snapshot"
+    assert (await monitor.receive_json_from(timeout=REPLY_TIMEOUT))["type"] == "snapshot"
     client = await ws_client()
     await client.send(type="start", text=LONG_TEXT, tts="simulated")
     session = await client.receive_until("session")
@@ -108,7 +109,7 @@ async def test_monitor_sees_a_session_and_stops_it(ws_client) -> None:
     assert done["status"] == "cancelled" and end["status"] == "cancelled"
     assert (await stored(sid)).end_reason == "monitor"
     await monitor.send_to(text_data="{oops")
-    assert (await monitor.receive_json_from(timeout=10))["type"] == "error"
+    assert (await monitor.receive_json_from(timeout=REPLY_TIMEOUT))["type"] == "error"
     await monitor.disconnect()
 
 
@@ -214,8 +215,8 @@ async def test_rows_a_killed_process_left_running_are_closed_and_leave_the_monit
     elsewhere = await running_row(f"another-host:{dead_pid()}")
 
     monitor = await monitor_for(await staff_user())
-    connected, _ = await monitor.connect(timeout=10)
-    snapshot = await monitor.receive_json_from(timeout=10)
+    connected, _ = await monitor.connect(timeout=REPLY_TIMEOUT)
+    snapshot = await monitor.receive_json_from(timeout=REPLY_TIMEOUT)
 
     assert connected
     assert {s["id"] for s in snapshot["sessions"]} == {ours, elsewhere}
@@ -228,7 +229,7 @@ async def test_rows_a_killed_process_left_running_are_closed_and_leave_the_monit
 
 async def next_snapshot(monitor: WebsocketCommunicator) -> set[str]:
     """The session ids of the monitor's next snapshot."""
-    while (event := await monitor.receive_json_from(timeout=10))["type"] != "snapshot":
+    while (event := await monitor.receive_json_from(timeout=REPLY_TIMEOUT))["type"] != "snapshot":
         pass
     return {s["id"] for s in event["sessions"]}
 
@@ -245,7 +246,7 @@ async def test_a_snapshot_every_few_seconds_puts_right_start_and_end_events_that
 
     monkeypatch.setattr(monitor_module, "RESYNC_S", 0.05)
     monitor = await monitor_for(await staff_user())
-    assert (await monitor.connect(timeout=10))[0]
+    assert (await monitor.connect(timeout=REPLY_TIMEOUT))[0]
     first = await next_snapshot(monitor)
     sid = await running_row(processes.SERVER)  # its "start" never reached the monitor
 
@@ -265,13 +266,13 @@ async def test_a_snapshot_every_few_seconds_puts_right_start_and_end_events_that
 ])
 async def test_bad_monitor_frames_get_an_error_and_the_socket_lives(frame: str, caplog) -> None:
     monitor = await monitor_for(await staff_user())
-    assert (await monitor.connect(timeout=10))[0]
+    assert (await monitor.connect(timeout=REPLY_TIMEOUT))[0]
     await next_snapshot(monitor)
 
     await monitor.send_to(text_data=frame)
-    error = await monitor.receive_json_from(timeout=10)
+    error = await monitor.receive_json_from(timeout=REPLY_TIMEOUT)
     await monitor.send_to(bytes_data=b"\x00")
-    binary_error = await monitor.receive_json_from(timeout=10)
+    binary_error = await monitor.receive_json_from(timeout=REPLY_TIMEOUT)
 
     assert error["type"] == "error" and len(error["message"]) < 300
     assert binary_error["type"] == "error"
@@ -299,7 +300,7 @@ def layer_calls(monkeypatch) -> list[tuple[str, str, dict]]:
 async def test_a_stop_goes_to_the_one_connection_that_runs_the_session(
         ws_client, layer_calls) -> None:
     monitor = await monitor_for(await staff_user())
-    assert (await monitor.connect(timeout=10))[0]
+    assert (await monitor.connect(timeout=REPLY_TIMEOUT))[0]
     await next_snapshot(monitor)
     first, second = await ws_client(), await ws_client()
     for client in (first, second):
@@ -321,12 +322,12 @@ async def test_a_stop_goes_to_the_one_connection_that_runs_the_session(
 
 async def test_a_stop_for_a_session_that_is_not_running_says_so() -> None:
     monitor = await monitor_for(await staff_user())
-    assert (await monitor.connect(timeout=10))[0]
+    assert (await monitor.connect(timeout=REPLY_TIMEOUT))[0]
     await next_snapshot(monitor)
 
     await monitor.send_json_to({"type": "stop", "session_id": str(uuid.uuid4())})
 
-    refused = await monitor.receive_json_from(timeout=10)
+    refused = await monitor.receive_json_from(timeout=REPLY_TIMEOUT)
     assert refused["message"] == "no running session has that id"
     await monitor.disconnect()
 
@@ -343,7 +344,7 @@ async def test_progress_is_published_only_while_a_monitor_watches(
                  if msg["type"] == "monitor.event" and msg["event"]["type"] == "progress"]
 
     monitor = await monitor_for(await staff_user())
-    assert (await monitor.connect(timeout=10))[0]
+    assert (await monitor.connect(timeout=REPLY_TIMEOUT))[0]
     await next_snapshot(monitor)
     await client.send(type="start", text=LONG_TEXT, tts="simulated")
     sid = (await client.receive_until("session"))["session_id"]

@@ -14,7 +14,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from tests.conftest import HEADERS
+from tests.conftest import HEADERS, REPLY_TIMEOUT
 from tests.test_voicebot_consumer import piper_speech, running_rows, words_of
 from voicebot.models import Turn
 from voicebot.turnbench import Phone, finals
@@ -40,7 +40,7 @@ async def caller(rate: int = RATE) -> AsyncIterator[Phone]:
     from voicebot_site.asgi import application
 
     communicator = WebsocketCommunicator(application, PATH, headers=HEADERS)
-    connected, _ = await communicator.connect(timeout=10)
+    connected, _ = await communicator.connect(timeout=REPLY_TIMEOUT)
     assert connected
 
     async def send(frame: str | bytes) -> None:
@@ -59,7 +59,7 @@ async def caller(rate: int = RATE) -> AsyncIterator[Phone]:
         yield phone
     finally:
         await phone.stop()
-        await communicator.disconnect(timeout=10)
+        await communicator.disconnect(timeout=REPLY_TIMEOUT)
 
 
 def audio_frames(received: list) -> int:
@@ -228,7 +228,7 @@ async def test_bad_input_on_the_pcm_endpoint_is_refused_or_ignored_and_the_socke
     from voicebot_site.asgi import application
 
     communicator = WebsocketCommunicator(application, PATH, headers=HEADERS)
-    assert (await communicator.connect(timeout=10))[0]
+    assert (await communicator.connect(timeout=REPLY_TIMEOUT))[0]
     if isinstance(frame, bytes):
         await communicator.send_to(bytes_data=frame)
     else:
@@ -237,7 +237,7 @@ async def test_bad_input_on_the_pcm_endpoint_is_refused_or_ignored_and_the_socke
     expected = [c for c in (code, "bad_field") if c]
     errors = [json.loads(await communicator.receive_from(timeout=20))
               for _ in expected]
-    await communicator.disconnect(timeout=10)
+    await communicator.disconnect(timeout=REPLY_TIMEOUT)
 
     assert [e["code"] for e in errors] == expected and errors[-1]["fatal"] is False
     assert all(len(e["message"]) < 300 for e in errors)  # a short excerpt of the input
